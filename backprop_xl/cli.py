@@ -1,0 +1,123 @@
+"""The `backprop-xl` command: small click commands over spec, engine and workbook.
+
+Every error a user can cause ends as one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__, workbook
+from .errors import SpecError, UserError
+from .files import check_writable, write_text
+from .presets import PRESETS, preset
+from .spec import Spec
+
+SPEC_HELP = "SPEC is a preset name (see `backprop-xl presets`) or a spec .toml file."
+
+
+def load_spec(source: str) -> tuple[Spec, str]:
+    """The spec named by `source` (a preset or a TOML file) and a short name for its outputs."""
+    path = Path(source)
+    if source in PRESETS and not path.exists():
+        return preset(source), source
+    if path.is_dir():
+        raise UserError(f"{source}: is a folder, not a spec file")
+    if not path.exists():
+        raise UserError(f"{source}: no such spec file or preset (presets: {', '.join(PRESETS)})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{source}: cannot read it as a spec: {error}") from None
+    return Spec.from_toml(text, source=source), path.stem
+
+
+def overridden(spec: Spec, **overrides) -> Spec:
+    try:
+        return spec.with_overrides(**overrides)
+    except SpecError as error:  # name the option the user typed, not the spec key
+        raise UserError(f"--{error.key.replace('_', '-')}: {error.why}") from None
+
+
+spec_argument = click.argument("spec", default="seed", metavar="[SPEC]")
+steps_option = click.option("--steps", type=int, help="Number of training steps (rows).")
+rate_option = click.option("--learning-rate", type=float, help="Learning rate r.")
+force_option = click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="backprop-xl")
+def cli():
+    """Watch gradient descent one step at a time, in formula-backed Excel workbooks.
+
+    Each command takes a SPEC: a preset name or a spec .toml file.
+    """
+
+
+@cli.command()
+@spec_argument
+@click.option("-o", "--output", type=click.Path(dir_okay=True, path_type=Path),
+              help="Workbook to write [default: SPEC's name + .xlsx, in this folder].")
+@steps_option
+@rate_option
+@force_option
+def generate(spec, output, steps, learning_rate, force):
+    """Write the workbook of SPEC's run [default SPEC: seed].
+
+    One row per training step; every computed cell is an Excel formula over the named parameter
+    cells and the previous row, stored with the engine's value. An existing file is left alone
+    unless --force.
+    """
+    run, name = load_spec(spec)
+    run = overridden(run, steps=steps, learning_rate=learning_rate)
+    output = output or Path(f"{name}.xlsx")
+    check_writable(output, force)
+    workbook.write(run, output, force=force)
+    click.echo(f"wrote {output} ({run.steps} steps)", err=True)
+
+
+@cli.command("spec")
+@spec_argument
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file, not stdout.")
+@steps_option
+@rate_option
+@force_option
+def spec_command(spec, output, steps, learning_rate, force):
+    """Print SPEC as TOML, with any overrides applied: a starting point for your own spec."""
+    run, _ = load_spec(spec)
+    text = overridden(run, steps=steps, learning_rate=learning_rate).to_toml()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_text(output, text, force=force)
+
+
+@cli.command()
+def presets():
+    """List the built-in specs, one line each."""
+    for name, (summary, _) in PRESETS.items():
+        click.echo(f"{name:<12} {summary}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; user errors become one line on stderr and exit status 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        result = cli.main(args=argv or ["--help"], prog_name="backprop-xl", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("backprop-xl: interrupted", err=True)
+        return 130
+    except click.ClickException as error:  # bad options or arguments
+        click.echo(f"backprop-xl: {error.format_message()}", err=True)
+        return 2
+    except UserError as error:
+        click.echo(f"backprop-xl: {error}", err=True)
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
