@@ -105,16 +105,15 @@ def columns(spec: Spec) -> list[Column]:
 
 
 def notes(spec: Spec) -> list[str]:
-    """The notes area: what each column computes, in words."""
+    """The notes area, as paragraphs ("" between them): what each column computes, in words."""
     lines = ["What each column computes (one row per training step):"]
     lines += [f"{column.header.split(' = ')[0]}: {column.words}." for column in columns(spec)]
-    lines += [
+    return lines + [
         "",
-        "The lesson's famous mistake: on screen it wrote da/dw = a(1 − a), which leaves out the",
-        "factor dz/dw = i. The chain rule needs all three factors, so dC/dw = dC/da·da/dz·dz/dw;",
+        "The lesson's famous mistake: on screen it wrote da/dw = a(1 − a), which leaves out the "
+        "factor dz/dw = i. The chain rule needs all three factors, dC/dw = dC/da·da/dz·dz/dw; "
         "without i the gradient, and every weight after the first, comes out wrong.",
         "",
-        "Edit a yellow cell and the whole table recalculates. Change the number of steps with",
-        "backprop-xl generate --steps N.",
+        "Edit a yellow cell and the whole table and the chart recalculate. To change the number "
+        "of steps, run backprop-xl generate --steps N.",
     ]
-    return lines

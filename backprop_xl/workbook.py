@@ -8,6 +8,7 @@ notes) is written row by row alongside the table.
 from __future__ import annotations
 
 import datetime
+import textwrap
 from pathlib import Path
 
 import xlsxwriter
@@ -22,12 +23,16 @@ from .spec import Spec
 # A fixed creation date makes the same spec give the same bytes.
 CREATED = datetime.datetime(2026, 1, 1)
 
-LABEL_COLUMN = 11  # L: side block to the right of the table, after one empty column
+# The side block sits right of the table after a narrow gap, and starts on row 2 so that the
+# header row, repeated on every printed page, holds only the table's headers.
+LABEL_COLUMN = 11  # L
 VALUE_COLUMN = LABEL_COLUMN + 1
 HINT_COLUMN = LABEL_COLUMN + 2
-PARAMETER_ROW = 2
-CHART_ROW = 9
-NOTES_ROW = 28
+TITLE_ROW = 1
+PARAMETER_ROW = TITLE_ROW + 2
+CHART_ROW = 11
+NOTES_ROW = 30
+NOTES_WIDTH = 62  # characters: wrapped to stay within L:N, which printing scales to fit
 
 
 def write(spec: Spec, path: Path, force: bool = False) -> None:
@@ -52,16 +57,19 @@ def _write(spec: Spec, columns: list[layout.Column], path: Path) -> None:
     sheet = book.add_worksheet(layout.SHEET)
     side = _side_block(spec, book, styles)
 
-    sheet.set_row(layout.HEADER_ROW, 40)
+    sheet.set_row(layout.HEADER_ROW, 58)
     sheet.set_column(0, 0, 7)
     sheet.set_column(1, len(columns) - 1, 14)
+    sheet.set_column(len(columns), LABEL_COLUMN - 1, 2)
     sheet.set_column(LABEL_COLUMN, LABEL_COLUMN, 18)
     sheet.set_column(VALUE_COLUMN, VALUE_COLUMN, 12)
-    sheet.set_column(HINT_COLUMN, HINT_COLUMN, 24)
+    sheet.set_column(HINT_COLUMN, HINT_COLUMN, 34)
     sheet.freeze_panes(layout.HEADER_ROW + 1, 1)
     sheet.set_landscape()
+    sheet.set_margins(left=0.3, right=0.3, top=0.4, bottom=0.4)
     sheet.fit_to_pages(1, 0)
     sheet.repeat_rows(layout.HEADER_ROW)
+    sheet.print_area(0, 0, max(layout.HEADER_ROW + spec.steps, max(side)), HINT_COLUMN)
 
     for index, column in enumerate(columns):
         _check(sheet.write_string(layout.HEADER_ROW, index, column.heading, styles["header"]))
@@ -87,7 +95,7 @@ def _write(spec: Spec, columns: list[layout.Column], path: Path) -> None:
         cell = xl_rowcol_to_cell(row, VALUE_COLUMN, row_abs=True, col_abs=True)
         book.define_name(parameter.name, f"={layout.SHEET}!{cell}")
     sheet.insert_chart(CHART_ROW, LABEL_COLUMN, _chart(book, spec, positions),
-                       {"x_scale": 1.45, "y_scale": 1.2})
+                       {"x_scale": 0.96, "y_scale": 1.2})
     book.close()
 
 
@@ -101,7 +109,7 @@ def _styles(book) -> dict:
         "bold": book.add_format({"bold": True}),
         "input": book.add_format({"bg_color": "#FFF2CC", "border": 1, "font_color": "#1F4E79",
                                   "num_format": "General"}),
-        "hint": book.add_format({"italic": True, "font_color": "#7F7F7F"}),
+        "hint": book.add_format({"italic": True, "font_color": "#7F7F7F", "indent": 1}),
         "text": book.add_format({}),
     }
 
@@ -113,8 +121,8 @@ def _side_block(spec: Spec, book, styles) -> dict[int, list[tuple[int, object, o
     def put(row, column, value, style):
         side.setdefault(row, []).append((column, value, style))
 
-    put(0, LABEL_COLUMN, spec.title, styles["title"])
-    put(1, LABEL_COLUMN, "Parameters: edit a yellow cell and the table and chart recalculate.",
+    put(TITLE_ROW, LABEL_COLUMN, spec.title, styles["title"])
+    put(TITLE_ROW + 1, LABEL_COLUMN, "Parameters: edit a yellow cell and the table and chart recalculate.",
         styles["hint"])
     for row, parameter in enumerate(layout.parameters(spec), start=PARAMETER_ROW):
         put(row, LABEL_COLUMN, parameter.label, styles["bold"])
@@ -125,7 +133,9 @@ def _side_block(spec: Spec, book, styles) -> dict[int, list[tuple[int, object, o
     put(row, VALUE_COLUMN, spec.steps, styles["0"])
     put(row, HINT_COLUMN, "backprop-xl generate --steps N", styles["hint"])
     put(row + 1, LABEL_COLUMN, f"activation {spec.activation}, loss {spec.loss}", styles["hint"])
-    for offset, line in enumerate(layout.notes(spec)):
+    lines = [part for paragraph in layout.notes(spec)
+             for part in textwrap.wrap(paragraph, NOTES_WIDTH) or [""]]
+    for offset, line in enumerate(lines):
         put(NOTES_ROW + offset, LABEL_COLUMN, line, styles["bold"] if offset == 0 else styles["text"])
     return side
 
@@ -141,17 +151,20 @@ def _write_side(sheet, side: dict, row: int) -> None:
 def _chart(book, spec: Spec, positions: dict[str, int]):
     first, last = layout.HEADER_ROW + 1, layout.HEADER_ROW + spec.steps
     steps = [layout.SHEET, first, positions["step"], last, positions["step"]]
-    chart = book.add_chart({"type": "line"})
+    # A scatter chart with straight lines: its x axis is the step as a number, which every
+    # application labels sparsely (LibreOffice ignores a line chart's label interval).
+    chart = book.add_chart({"type": "scatter", "subtype": "straight"})
     cost, weight = positions["C"], positions[engine.weight_name(1, 1, 1)]
     chart.add_series({"name": "cost C", "categories": steps,
                       "values": [layout.SHEET, first, cost, last, cost],
-                      "line": {"color": "#C00000", "width": 2}})
+                      "line": {"color": "#C00000", "width": 2}, "marker": {"type": "none"}})
     chart.add_series({"name": "weight w (right axis)", "categories": steps,
                       "values": [layout.SHEET, first, weight, last, weight],
-                      "line": {"color": "#2F5597", "width": 2}, "y2_axis": True})
+                      "line": {"color": "#2F5597", "width": 2}, "marker": {"type": "none"},
+                      "y2_axis": True})
     chart.set_title({"name": "Cost and weight, step by step"})
-    chart.set_x_axis({"name": "step", "interval_unit": max(1, spec.steps // 10),
-                      "interval_tick": max(1, spec.steps // 10)})
+    chart.set_x_axis({"name": "step", "min": 0, "max": spec.steps,
+                      "major_unit": max(1, spec.steps // 10)})
     chart.set_y_axis({"name": "C", "num_format": "0.000", "major_gridlines": {"visible": True}})
     chart.set_y2_axis({"name": "w", "num_format": "0.00"})
     chart.set_legend({"position": "bottom"})

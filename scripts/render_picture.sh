@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Makes the README picture of a workbook: LibreOffice (headless, recalculating every formula on
+# load) prints the workbook to PDF, and page 1 of that PDF becomes a PNG.
+#
+# usage: scripts/render_picture.sh [WORKBOOK.xlsx] [OUT.png]
+#        (defaults: workbooks/seed.xlsx, docs/seed.png)
+set -euo pipefail
+
+workbook=${1:-workbooks/seed.xlsx}
+out=${2:-docs/seed.png}
+resolution=100
+
+fail() {
+    echo "render_picture.sh: $*" >&2
+    exit 2
+}
+
+command -v soffice >/dev/null 2>&1 || fail "soffice (LibreOffice) not found on PATH"
+command -v pdftoppm >/dev/null 2>&1 || fail "pdftoppm (poppler-utils) not found on PATH"
+[[ -f $workbook ]] || fail "no such workbook: $workbook"
+
+work=$(mktemp -d)
+partial=
+trap 'rm -rf -- "$work"; [[ -z $partial ]] || rm -f -- "$partial"' EXIT
+
+# A throwaway LibreOffice profile that recalculates OOXML formulas on load (0 = always), so the
+# picture shows LibreOffice's own results rather than the values cached in the file.
+profile=$work/profile
+mkdir -p "$profile/user"
+cat >"$profile/user/registrymodifications.xcu" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="OOXMLRecalcMode" oor:op="fuse"><value>0</value></prop></item>
+</oor:items>
+EOF
+
+# Copy under a fixed name so the PDF's name is known whatever the workbook is called.
+cp -- "$workbook" "$work/book.xlsx"
+SC_NO_THREADED_CALCULATION=1 soffice \
+    "-env:UserInstallation=file://$profile" \
+    --headless --norestore --nolockcheck \
+    --convert-to pdf --outdir "$work" "$work/book.xlsx" >"$work/soffice.log" 2>&1 \
+    || { cat "$work/soffice.log" >&2; fail "LibreOffice could not convert $workbook"; }
+[[ -s $work/book.pdf ]] || { cat "$work/soffice.log" >&2; fail "LibreOffice wrote no PDF for $workbook"; }
+
+pdftoppm -png -r "$resolution" -f 1 -l 1 -singlefile "$work/book.pdf" "$work/page" \
+    || fail "pdftoppm could not render page 1 of the PDF"
+
+# Temp file beside the target, then rename, so OUT is never left half written.
+mkdir -p -- "$(dirname -- "$out")"
+partial=$(mktemp "$(dirname -- "$out")/.render_picture.XXXXXX")
+cp -- "$work/page.png" "$partial"
+chmod 644 -- "$partial"
+mv -f -- "$partial" "$out"
+echo "wrote $out"

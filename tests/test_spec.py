@@ -1,0 +1,95 @@
+"""Spec TOML in and out, and validation that names the bad key."""
+
+import pytest
+
+from backprop_xl.errors import SpecError
+from backprop_xl.presets import PRESETS
+from backprop_xl.spec import MAX_STEPS, Spec
+
+ISSUE_EXAMPLE = """
+title = "One sigmoid neuron"
+steps = 300
+learning_rate = 0.1
+loss = "squared_error"      # C = (a - y)^2
+[network]
+layers = [1, 1]             # widths: inputs, then each layer
+activation = "sigmoid"
+weights = [[[0.8]]]         # per layer: one row per neuron, one entry per input
+[data]
+inputs = [[1.5]]            # one row per sample
+targets = [[0.5]]
+"""
+
+
+def test_the_documented_example_is_the_seed_preset():
+    assert Spec.from_toml(ISSUE_EXAMPLE) == PRESETS["seed"][1]
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_toml_round_trip(name):
+    spec = PRESETS[name][1]
+    assert Spec.from_toml(spec.to_toml()) == spec
+
+
+def test_optional_keys_take_defaults():
+    spec = Spec.from_toml("[network]\nlayers=[1,1]\nweights=[[[1]]]\n[data]\ninputs=[[1]]\ntargets=[[0]]")
+    assert (spec.steps, spec.learning_rate, spec.loss, spec.activation) == (300, 0.1, "squared_error",
+                                                                           "sigmoid")
+
+
+def edit(old, new):
+    assert old in ISSUE_EXAMPLE
+    return ISSUE_EXAMPLE.replace(old, new)
+
+
+BAD = [
+    ("unknown top key", edit("steps = 300", "steps = 300\nstep_size = 3"), "step_size"),
+    ("unknown network key", edit('activation = "sigmoid"', 'activation = "sigmoid"\nbias = 1'),
+     "network.bias"),
+    ("unknown data key", edit("targets = [[0.5]]", "targets = [[0.5]]\nlabels = [[1]]"), "data.labels"),
+    ("steps zero", edit("steps = 300", "steps = 0"), "steps"),
+    ("steps negative", edit("steps = 300", "steps = -5"), "steps"),
+    ("steps too many", edit("steps = 300", f"steps = {MAX_STEPS + 1}"), "steps"),
+    ("steps not whole", edit("steps = 300", "steps = 2.5"), "steps"),
+    ("steps text", edit("steps = 300", 'steps = "many"'), "steps"),
+    ("steps boolean", edit("steps = 300", "steps = true"), "steps"),
+    ("rate zero", edit("learning_rate = 0.1", "learning_rate = 0.0"), "learning_rate"),
+    ("rate negative", edit("learning_rate = 0.1", "learning_rate = -0.1"), "learning_rate"),
+    ("rate nan", edit("learning_rate = 0.1", "learning_rate = nan"), "learning_rate"),
+    ("rate inf", edit("learning_rate = 0.1", "learning_rate = inf"), "learning_rate"),
+    ("weight nan", edit("weights = [[[0.8]]]", "weights = [[[nan]]]"), "network.weights[0]"),
+    ("input inf", edit("inputs = [[1.5]]", "inputs = [[-inf]]"), "data.inputs"),
+    ("target text", edit("targets = [[0.5]]", 'targets = [["half"]]'), "data.targets"),
+    ("unknown activation", edit('"sigmoid"', '"sigmod"'), "network.activation"),
+    ("unknown loss", edit('"squared_error"', '"squared_eror"'), "loss"),
+    ("title not text", edit('title = "One sigmoid neuron"', "title = 3"), "title"),
+    ("weights wrong shape", edit("weights = [[[0.8]]]", "weights = [[[0.8, 0.1]]]"),
+     "network.weights[0]"),
+    ("weights missing layer", edit("weights = [[[0.8]]]", "weights = []"), "network.weights"),
+    ("weights not nested", edit("weights = [[[0.8]]]", "weights = [0.8]"), "network.weights[0]"),
+    ("layers too short", edit("layers = [1, 1]", "layers = [1]"), "network.layers"),
+    ("layers zero width", edit("layers = [1, 1]", "layers = [1, 0]"), "network.layers"),
+    ("inputs wrong width", edit("inputs = [[1.5]]", "inputs = [[1.5, 2]]"), "data.inputs"),
+    ("targets wrong width", edit("targets = [[0.5]]", "targets = [[0.5, 1]]"), "data.targets"),
+    ("targets for another count of samples", edit("targets = [[0.5]]", "targets = [[0.5], [1]]"),
+     "data.targets"),
+    ("network missing", ISSUE_EXAMPLE.split("[network]")[0], "network"),
+    ("data not a table", "data = 3\n" + ISSUE_EXAMPLE.split("[data]")[0], "data"),
+    ("malformed TOML", edit("steps = 300", "steps = [300"), "TOML"),
+]
+
+
+@pytest.mark.parametrize("text, key", [case[1:] for case in BAD], ids=[case[0] for case in BAD])
+def test_bad_spec_names_the_key(text, key):
+    with pytest.raises(SpecError) as caught:
+        Spec.from_toml(text, source="run.toml")
+    assert caught.value.key == key
+    message = str(caught.value)
+    assert message.startswith(f"run.toml: {key}: ")
+    assert "\n" not in message
+
+
+def test_overrides_are_validated(seed):
+    assert seed.with_overrides(steps=7, learning_rate=None).steps == 7
+    with pytest.raises(SpecError, match="learning_rate"):
+        seed.with_overrides(learning_rate=0)
