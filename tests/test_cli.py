@@ -117,6 +117,17 @@ def write(folder, name, content):
 
 SEED_TOML = preset("seed").to_toml()
 
+
+def seed_edited(*replacements):
+    """Arguments that generate from the seed spec with text replaced, written to a file."""
+    def make(folder):
+        text = SEED_TOML
+        for old, new in replacements:
+            assert old in text
+            text = text.replace(old, new)
+        return ["generate", write(folder, "edited.toml", text)]
+    return make
+
 BAD_INPUT = [
     ("zero steps", lambda d: ["generate", "--steps", "0"], "--steps"),
     ("negative steps", lambda d: ["generate", "--steps", "-3"], "--steps"),
@@ -130,21 +141,13 @@ BAD_INPUT = [
     ("malformed toml", lambda d: ["generate", write(d, "bad.toml", "steps = [")], "TOML"),
     ("not text", lambda d: ["generate", write(d, "bin.toml", b"\xff\xfe\x00junk")], "bin.toml"),
     ("unknown key", lambda d: ["generate", write(d, "k.toml", "stepz = 3\n" + SEED_TOML)], "stepz"),
-    ("unknown activation",
-     lambda d: ["generate", write(d, "a.toml", SEED_TOML.replace('"sigmoid"', '"sigmod"'))],
-     "sigmod"),
-    ("unknown loss",
-     lambda d: ["generate", write(d, "l.toml", SEED_TOML.replace('"squared_error"', '"mse"'))],
-     "mse"),
-    ("nan weight",
-     lambda d: ["generate", write(d, "n.toml", SEED_TOML.replace("[[[0.8]]]", "[[[nan]]]"))],
-     "network.weights"),
-    ("inputs against layers",
-     lambda d: ["generate", write(d, "i.toml", SEED_TOML.replace("[[1.5]]", "[[1.5, 2.0]]"))],
-     "data.inputs"),
+    ("unknown activation", seed_edited(('"sigmoid"', '"sigmod"')), "sigmod"),
+    ("unknown loss", seed_edited(('"squared_error"', '"mse"')), "mse"),
+    ("nan weight", seed_edited(("[[[0.8]]]", "[[[nan]]]")), "network.weights"),
+    ("inputs against layers", seed_edited(("[[1.5]]", "[[1.5, 2.0]]")), "data.inputs"),
     ("network the sheet cannot show yet",
-     lambda d: ["generate", write(d, "w.toml", SEED_TOML.replace("[1, 1]", "[1, 2]").replace(
-         "[[[0.8]]]", "[[[0.8], [0.1]]]").replace("[[0.5]]", "[[0.5, 0.5]]"))], "network.layers"),
+     seed_edited(("[1, 1]", "[1, 2]"), ("[[[0.8]]]", "[[[0.8], [0.1]]]"), ("[[0.5]]", "[[0.5, 0.5]]")),
+     "network.layers"),
     ("output folder missing", lambda d: ["generate", "-o", str(d / "nope" / "x.xlsx")], "nope"),
     ("output is a folder", lambda d: ["generate", "-o", str(d)], "folder"),
     ("output under a file", lambda d: ["generate", "-o", write(d, "f", "x") + "/x.xlsx"], "f"),
