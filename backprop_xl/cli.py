@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from . import __version__, workbook
+from . import __version__, export, workbook
 from .errors import SpecError, UserError
-from .files import check_writable, write_text
+from .files import atomic_output, check_writable, write_text
 from .presets import PRESETS, preset
 from .spec import Spec
 
@@ -46,6 +46,9 @@ spec_argument = click.argument("spec", default="seed", metavar="[SPEC]")
 steps_option = click.option("--steps", type=int, help="Number of training steps (rows).")
 rate_option = click.option("--learning-rate", type=float, help="Learning rate r.")
 force_option = click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+check_option = click.option(
+    "--gradient-check/--no-gradient-check", default=None,
+    help="Finite-difference columns beside each gradient [default: on up to 20 parameters].")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,8 +66,9 @@ def cli():
               help="Workbook to write [default: SPEC's name + .xlsx, in this folder].")
 @steps_option
 @rate_option
+@check_option
 @force_option
-def generate(spec, output, steps, learning_rate, force):
+def generate(spec, output, steps, learning_rate, gradient_check, force):
     """Write the workbook of SPEC's run [default SPEC: seed].
 
     One row per training step; every computed cell is an Excel formula over the named parameter
@@ -72,7 +76,7 @@ def generate(spec, output, steps, learning_rate, force):
     unless --force.
     """
     run, name = load_spec(spec)
-    run = overridden(run, steps=steps, learning_rate=learning_rate)
+    run = overridden(run, steps=steps, learning_rate=learning_rate, gradient_check=gradient_check)
     output = output or Path(f"{name}.xlsx")
     check_writable(output, force)
     workbook.write(run, output, force=force)
@@ -96,10 +100,44 @@ def spec_command(spec, output, steps, learning_rate, force):
 
 
 @cli.command()
+@spec_argument
+@click.option("--format", "format_", type=click.Choice(export.FORMATS), default="csv",
+              show_default=True, help="csv, or json for JSON Lines (one object per line).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file, not stdout.")
+@steps_option
+@rate_option
+@force_option
+def trace(spec, format_, output, steps, learning_rate, force):
+    """Print the trace of SPEC's run, one record per step, without a workbook [default SPEC: seed].
+
+    Each record holds step, loss (the step's cost), every trained parameter by its name (w1_1_1 is
+    the weight from input 1 into neuron 1 of layer 1, b1_1 its bias) as it is at the start of the
+    step, then grad_<name>, the gradient of the loss that the step uses to update it.
+
+    \b
+    --format csv   a header row, then one row per step; numbers read back exactly.
+    --format json  JSON Lines: one JSON object per step, one per line.
+
+    Records are written as the steps run, so a long run needs no more memory than a short one.
+    """
+    run, _ = load_spec(spec)
+    run = overridden(run, steps=steps, learning_rate=learning_rate)
+    if output is None:
+        # A reader that stops early (`| head`) closes the pipe: click catches the EPIPE, silences
+        # the final flush and exits with status 1, no traceback, which is what we want too.
+        export.write(run, sys.stdout, format_)
+        return
+    with atomic_output(output, force) as temporary:
+        with temporary.open("w", encoding="utf-8", newline="") as stream:
+            export.write(run, stream, format_)
+
+
+@cli.command()
 def presets():
     """List the built-in specs, one line each."""
+    width = max(map(len, PRESETS))
     for name, (summary, _) in PRESETS.items():
-        click.echo(f"{name:<12} {summary}")
+        click.echo(f"{name:<{width}}  {summary}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,11 @@
 """Where everything goes on the steps sheet: which quantity sits in which column, its header, the
-words that explain it, and its Excel formula for any row; and the parameter cells, with their
-defined names, that those formulas refer to.
+words that explain it, and its Excel formula for any row; and the named cells (parameters, data)
+that those formulas refer to.
 
-A step's row holds the weight at the start of the step; the weight of step n + 1 is w' of step n.
+A step's row holds the parameters at the start of the step; the value of a parameter in step n + 1
+is its new value of step n. Columns come grouped by phase: the step (and its sample), parameters,
+then per sample group the forward pass layer by layer, the loss and the backward pass from the
+output layer down, then averaged gradients (batch mode), updates and the gradient check.
 """
 
 from __future__ import annotations
@@ -12,13 +15,18 @@ from typing import Callable
 
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from .engine import neuron_name, weight_name
+from .engine import bias_name, neuron_name, parameter_names, sample_suffix, weight_name
 from .errors import SpecError
-from .functions import ACTIVATIONS, LOSSES
+from .functions import (FD_STEP, FD_STEP_NAME, LEAKY_SLOPE_NAME, LOSSES, activation,
+                        excel_relative_difference)
 from .spec import Spec
 
 SHEET = "Steps"
+DATA_SHEET = "Data"
 HEADER_ROW = 0  # the table's header; step n sits on row n (0-based), Excel row n + 1
+EXCEL_COLUMNS = 16_384
+EXCEL_FORMULA_LENGTH = 8_192
+CHART_PARAMETERS = 8  # the chart follows at most this many parameters
 
 
 @dataclass(frozen=True)
@@ -34,8 +42,9 @@ class Parameter:
 class Column:
     key: str  # the machine name, as in the engine's records
     header: str  # math notation
-    words: str  # what it computes, for the notes area
+    words: str | None  # what it computes, for the notes area (None: said by a like column)
     formula: Callable[["Row"], str] | None  # None: a constant (the step number)
+    phase: str = "forward"  # step, parameters, forward, loss, backward, update, check
     number_format: str = "0.000000"
 
     @property
@@ -59,61 +68,348 @@ class Row:
         return xl_rowcol_to_cell(self.row - 1, self.positions[key])
 
 
-def check_fits(spec: Spec) -> None:
-    """The workbook lays out one neuron so far; refuse anything else before writing."""
-    if spec.layers != [1, 1]:
-        raise SpecError("network.layers", f"the workbook shows one neuron (layers = [1, 1]) so far, "
-                        f"got {spec.layers}")
+def data_name(kind: str, index: int, width: int) -> str:
+    """The defined name of an input or target column: plain when there is only one."""
+    return kind if width == 1 else f"{kind}_{index}"
 
 
-def parameters(spec: Spec) -> list[Parameter]:
-    return [
-        Parameter("input", "input i", spec.inputs[0][0]),
-        Parameter("target", "target y", spec.targets[0][0]),
-        Parameter("learning_rate", "learning rate r", spec.learning_rate),
-        Parameter("initial_weight", "initial weight w", spec.weights[0][0][0]),
-    ]
+def initial_name(parameter: str) -> str:
+    return f"init_{parameter}"
 
 
-def columns(spec: Spec) -> list[Column]:
-    check_fits(spec)
-    activation, loss = ACTIVATIONS[spec.activation], LOSSES[spec.loss]
-    w, n = weight_name(1, 1, 1), neuron_name(1, 1)
-    z, a, dC_da, da_dz = "z" + n, "a" + n, "dC_da" + n, "da_dz" + n
-    dz_dw, grad, new = "dz_d" + w, "grad_" + w, "new_" + w
-    return [
-        Column("step", "step", "the step number", None, "0"),
-        Column(w, "w", "the weight at the start of the step: the initial weight in step 1, "
-               "then the previous step's w'",
-               lambda r: "initial_weight" if r.first else r.previous(new)),
-        Column(z, "z = i·w", "the neuron's sum, input times weight", lambda r: f"input*{r[w]}"),
-        Column(a, f"a = {activation.symbol}", f"the activation: {activation.words}",
-               lambda r: activation.excel_value(r[z])),
-        Column("C", f"C = {loss.symbol}", f"the cost: {loss.words}",
-               lambda r: loss.excel_value(r[a], "target")),
-        Column(dC_da, f"dC/da = {loss.derivative_symbol}", "how the cost changes with the activation",
-               lambda r: loss.excel_derivative(r[a], "target")),
-        Column(da_dz, f"da/dz = {activation.derivative_symbol}",
-               "how the activation changes with the sum", lambda r: activation.excel_derivative(r[z], r[a])),
-        Column(dz_dw, "dz/dw = i", "how the sum changes with the weight: the input",
-               lambda r: "input"),
-        Column(grad, "dC/dw = dC/da·da/dz·dz/dw", "the gradient, by the chain rule: the product "
-               "of the three factors to its left", lambda r: f"{r[dC_da]}*{r[da_dz]}*{r[dz_dw]}"),
-        Column(new, "w' = w − r·dC/dw", "the updated weight, one step down the gradient",
-               lambda r: f"{r[w]}-learning_rate*{r[grad]}"),
-    ]
+class Layout:
+    """The table of one spec: its columns, named cells and notes."""
 
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.activations = [activation(name, spec.leaky_slope) for name in spec.activations]
+        self.loss = LOSSES[spec.loss]
+        self.layers = len(spec.layers) - 1
+        self.step_samples = spec.n_samples if spec.mode == "batch" else 1
+        self.per_row_sample = spec.mode == "stochastic" and spec.n_samples > 1
+        self.data_on_sheet = spec.n_samples > 1  # one sample's data sits among the parameters
+        self.parameters = parameter_names(spec)
+        self.trained_biases = spec.has_biases and spec.update_biases
+        self.gradient_check = spec.checks_gradient
+        self.gradient_check_note = ""
+        if self.gradient_check and self._longest_check_formula() > EXCEL_FORMULA_LENGTH:
+            if spec.gradient_check:
+                raise SpecError("gradient_check", f"the finite-difference formulas of this network "
+                                f"exceed Excel's {EXCEL_FORMULA_LENGTH:,} characters; set it false")
+            self.gradient_check = False
+            self.gradient_check_note = "The gradient check is off: its formulas would be too long."
+        self.columns = self._columns()
+        if len(self.columns) > EXCEL_COLUMNS:
+            raise SpecError("network.layers", f"this run needs {len(self.columns):,} columns, more "
+                            f"than Excel's {EXCEL_COLUMNS:,}; use fewer neurons or samples")
 
-def notes(spec: Spec) -> list[str]:
-    """The notes area, as paragraphs ("" between them): what each column computes, in words."""
-    lines = ["What each column computes (one row per training step):"]
-    lines += [f"{column.header.split(' = ')[0]}: {column.words}." for column in columns(spec)]
-    return lines + [
-        "",
-        "The lesson's famous mistake: on screen it wrote da/dw = a(1 − a), which leaves out the "
-        "factor dz/dw = i. The chain rule needs all three factors, dC/dw = dC/da·da/dz·dz/dw; "
-        "without i the gradient, and every weight after the first, comes out wrong.",
-        "",
-        "Edit a yellow cell and the whole table and the chart recalculate. To change the number "
-        "of steps, run backprop-xl generate --steps N.",
-    ]
+    # --- the cells formulas refer to ----------------------------------------------------------
+
+    def named_cells(self) -> list[Parameter]:
+        """The editable cells beside the table, in order, with their defined names."""
+        spec = self.spec
+        cells = [Parameter("learning_rate", "learning rate r", spec.learning_rate)]
+        if self.gradient_check:
+            cells.append(Parameter(FD_STEP_NAME, "finite-difference step h", FD_STEP))
+        if "leaky_relu" in spec.activations:
+            cells.append(Parameter(LEAKY_SLOPE_NAME, "leaky ReLU slope s", spec.leaky_slope))
+        if not self.data_on_sheet:
+            n_in, n_out = spec.layers[0], spec.layers[-1]
+            cells += [Parameter(data_name("input", k, n_in), f"input i{k if n_in > 1 else ''}",
+                                spec.inputs[0][k - 1]) for k in range(1, n_in + 1)]
+            cells += [Parameter(data_name("target", j, n_out), f"target y{j if n_out > 1 else ''}",
+                                spec.targets[0][j - 1]) for j in range(1, n_out + 1)]
+        weights, biases = spec.initial_weights(), spec.initial_biases()
+        for index, w in enumerate(weights):
+            layer = index + 1
+            for j in range(w.shape[0]):
+                for k in range(w.shape[1]):
+                    name = weight_name(layer, j + 1, k + 1)
+                    cells.append(Parameter(initial_name(name), f"initial {name}", float(w[j, k])))
+            if biases is not None:
+                for j, value in enumerate(biases[index]):
+                    name = bias_name(layer, j + 1)
+                    label = f"initial {name}" if spec.update_biases else f"bias {name} (fixed)"
+                    cells.append(Parameter(initial_name(name), label, float(value)))
+        if self.single_neuron:  # the lesson's words
+            cells = [Parameter(c.name, "initial weight w" if c.name == "init_w1_1_1" else c.label,
+                               c.value) for c in cells]
+        return cells
+
+    @property
+    def single_neuron(self) -> bool:
+        return self.spec.layers == [1, 1] and not self.spec.has_biases
+
+    def input_ref(self, r: Row, sample: int, k: int) -> str:
+        name = data_name("input", k, self.spec.layers[0])
+        if self.per_row_sample:
+            return r[f"x{k}"]
+        return f"INDEX({name},{sample + 1})" if self.step_samples > 1 else name
+
+    def target_ref(self, r: Row, sample: int, j: int) -> str:
+        name = data_name("target", j, self.spec.layers[-1])
+        if self.per_row_sample:
+            return r[f"y{j}"]
+        return f"INDEX({name},{sample + 1})" if self.step_samples > 1 else name
+
+    def activation_ref(self, r: Row, sample: int, layer: int, k: int) -> str:
+        """What weight w{layer}_{j}_{k} multiplies: input k, or activation k of the layer below."""
+        if layer == 1:
+            return self.input_ref(r, sample, k)
+        return r["a" + neuron_name(layer - 1, k) + self.suffix(sample)]
+
+    def weight_ref(self, r: Row, layer: int, j: int, k: int) -> str:
+        return r[weight_name(layer, j, k)]
+
+    def bias_ref(self, r: Row, layer: int, j: int) -> str | None:
+        if not self.spec.has_biases:
+            return None
+        name = bias_name(layer, j)
+        return r[name] if self.spec.update_biases else initial_name(name)
+
+    def suffix(self, sample: int) -> str:
+        return sample_suffix(self.step_samples, sample)
+
+    def group_samples(self) -> list[int]:
+        """The sample of each forward/backward group: all of them in batch mode, else one group."""
+        return list(range(self.step_samples))
+
+    # --- formulas ------------------------------------------------------------------------------
+
+    def sum_formula(self, r: Row, sample: int, layer: int, j: int, replace=None) -> str:
+        """z = Σ w·a + b for neuron j of `layer`; `replace` maps a parameter's cell to an expression."""
+        replace = replace or {}
+        terms = []
+        for k in range(1, self.spec.layers[layer - 1] + 1):
+            w = self.weight_ref(r, layer, j, k)
+            terms.append(f"{replace.get(w, w)}*{self.activation_ref(r, sample, layer, k)}")
+        bias = self.bias_ref(r, layer, j)
+        if bias is not None:
+            terms.append(replace.get(bias, bias))
+        return "+".join(terms)
+
+    def cost_formula(self, r: Row, sample: int, outputs: list[str]) -> str:
+        return "+".join(self.loss.excel_value(a, self.target_ref(r, sample, j))
+                        for j, a in enumerate(outputs, start=1))
+
+    def perturbed_cost(self, r: Row, parameter: str, change: str) -> str:
+        """The step's cost as one expression, with `parameter` moved by `change` ("+fd_step"):
+        layers below the parameter's reuse the row's cells; its layer and those above recompute."""
+        layer = int(parameter[1:].split("_")[0])
+        cell = r[parameter]
+        replace = {cell: f"({cell}{change})"}
+        neuron = int(parameter[1:].split("_")[1])
+        costs = []
+        for sample in self.group_samples():
+            suffix = self.suffix(sample)
+            values = {}
+            for j in range(1, self.spec.layers[layer] + 1):
+                if j == neuron:
+                    z = self.sum_formula(r, sample, layer, j, replace)
+                    values[j] = self.activations[layer - 1].excel_value(f"({z})")
+                else:
+                    values[j] = r["a" + neuron_name(layer, j) + suffix]
+            for above in range(layer + 1, self.layers + 1):
+                below = values
+                values = {}
+                for j in range(1, self.spec.layers[above] + 1):
+                    terms = [f"{self.weight_ref(r, above, j, k)}*({below[k]})" for k in below]
+                    bias = self.bias_ref(r, above, j)
+                    z = "+".join(terms + ([bias] if bias else []))
+                    values[j] = self.activations[above - 1].excel_value(f"({z})")
+            costs.append(self.cost_formula(r, sample, [f"({values[j]})" for j in sorted(values)]))
+        if len(costs) == 1:
+            return costs[0]
+        return f"({'+'.join(f'({c})' for c in costs)})/{len(costs)}"
+
+    def _longest_check_formula(self) -> int:
+        positions = {key: index for index, key in enumerate(self._probe_keys())}
+        r = Row(HEADER_ROW + 2, positions)
+        return max((len(self.perturbed_cost(r, p, f"+{FD_STEP_NAME}")) * 2 + 20
+                    for p in self.parameters), default=0)
+
+    def _probe_keys(self) -> list[str]:
+        # Every key a formula can name, to measure formulas before the columns exist.
+        keys = ["step"] + self.parameters + [f"x{k}" for k in range(1, self.spec.layers[0] + 1)]
+        keys += [f"y{j}" for j in range(1, self.spec.layers[-1] + 1)]
+        for sample in self.group_samples():
+            for layer in range(1, self.layers + 1):
+                keys += ["a" + neuron_name(layer, j) + self.suffix(sample)
+                         for j in range(1, self.spec.layers[layer] + 1)]
+        return keys
+
+    # --- the columns -----------------------------------------------------------------------
+
+    def _columns(self) -> list[Column]:
+        spec = self.spec
+        one = self.single_neuron
+        columns = [Column("step", "step", "the step number", None, "step", "0")]
+        if self.per_row_sample:
+            n = spec.n_samples
+            columns.append(Column("sample", "sample", f"which sample the step trains on: samples "
+                                  f"1 to {n} in order, cycling", lambda r: f"MOD({r['step']}-1,{n})+1",
+                                  "step", "0"))
+            for k in range(1, spec.layers[0] + 1):
+                name = data_name("input", k, spec.layers[0])
+                columns.append(Column(f"x{k}", "i", "the sample's inputs, looked up on the Data sheet"
+                                      if k == 1 else None,
+                                      lambda r, name=name: f"INDEX({name},{r['sample']})", "step"))
+            for j in range(1, spec.layers[-1] + 1):
+                name = data_name("target", j, spec.layers[-1])
+                columns.append(Column(f"y{j}", "y", "the sample's targets" if j == 1 else None,
+                                      lambda r, name=name: f"INDEX({name},{r['sample']})", "step"))
+        for index, name in enumerate(self.parameters):
+            columns.append(Column(
+                name, name[0],
+                ("the weight at the start of the step: its initial value in step 1, then the "
+                 "previous step's w'") if index == 0 else
+                ("a bias, likewise" if name.startswith("b") and not any(
+                    p.startswith("b") for p in self.parameters[:index]) else None),
+                lambda r, name=name: initial_name(name) if r.first else r.previous("new_" + name),
+                "parameters"))
+        for sample in self.group_samples():
+            columns += self._sample_columns(sample, one)
+        if self.step_samples > 1:
+            groups = self.group_samples()
+            columns.append(Column("C", "C = mean of the samples' C", "the step's cost: the mean "
+                                  "over the samples", lambda r: "AVERAGE(" + ",".join(
+                                      r["C" + self.suffix(s)] for s in groups) + ")", "loss"))
+            for index, name in enumerate(self.parameters):
+                columns.append(Column(
+                    "grad_" + name, f"dC/d{name[0]} = mean", "the step's gradient: the mean of the "
+                    "samples' gradients" if index == 0 else None,
+                    lambda r, name=name: "AVERAGE(" + ",".join(
+                        r["grad_" + name + self.suffix(s)] for s in groups) + ")", "backward"))
+        for index, name in enumerate(self.parameters):
+            symbol = name[0]
+            columns.append(Column(
+                "new_" + name, f"{symbol}' = {symbol} − r·dC/d{symbol}",
+                "the updated parameter, one step down the gradient" if index == 0 else None,
+                lambda r, name=name: f"{r[name]}-learning_rate*{r['grad_' + name]}", "update"))
+        if self.gradient_check:
+            for index, name in enumerate(self.parameters):
+                symbol = name[0]
+                columns.append(Column(
+                    "fd_" + name, f"(C({symbol}+h) − C({symbol}−h))/2h",
+                    "the gradient check: a central finite difference of the cost, computed by "
+                    "re-running the forward pass with the parameter moved by ±h" if index == 0 else None,
+                    lambda r, name=name: (f"(({self.perturbed_cost(r, name, '+' + FD_STEP_NAME)})-"
+                                          f"({self.perturbed_cost(r, name, '-' + FD_STEP_NAME)}))"
+                                          f"/(2*{FD_STEP_NAME})"), "check"))
+                columns.append(Column(
+                    "reldiff_" + name, "rel. difference",
+                    "how far the chain-rule gradient and the finite difference disagree, relative "
+                    "to the larger: near 0 (about 1e-8 or less) when the chain rule is right"
+                    if index == 0 else None,
+                    lambda r, name=name: excel_relative_difference(r["grad_" + name], r["fd_" + name]),
+                    "check", "0.00E+00"))
+        return columns
+
+    def _sample_columns(self, sample: int, one: bool) -> list[Column]:
+        spec, suffix = self.spec, self.suffix(sample)
+        first = sample == 0
+        columns = []
+        for layer in range(1, self.layers + 1):
+            f = self.activations[layer - 1]
+            for j in range(1, spec.layers[layer] + 1):
+                n = neuron_name(layer, j) + suffix
+                lead = first and layer == 1 and j == 1
+                z_header = "z = i·w" if one else (
+                    f"z = Σ w·{'i' if layer == 1 else 'a'}" + (" + b" if spec.has_biases else ""))
+                columns.append(Column(
+                    "z" + n, z_header, ("the neuron's sum, input times weight" if one else
+                                        "a neuron's sum: its weights times its inputs (the inputs, "
+                                        "or the activations of the layer below), plus its bias")
+                    if lead else None,
+                    lambda r, l=layer, j=j, s=sample: self.sum_formula(r, s, l, j)))
+                columns.append(Column(
+                    "a" + n, f"a = {f.symbol}", f"the activation: {f.words}" if first and j == 1 else None,
+                    lambda r, f=f, n=n: f.excel_value(r["z" + n])))
+        outputs = ["a" + neuron_name(self.layers, j) + suffix for j in range(1, spec.layers[-1] + 1)]
+        several = spec.layers[-1] > 1
+        columns.append(Column(
+            "C" + suffix, f"C = {'Σ ' if several else ''}{self.loss.symbol}",
+            f"the cost{' of the sample' if self.step_samples > 1 else ''}: {self.loss.words}"
+            f"{', summed over the outputs' if several else ''}" if first else None,
+            lambda r, s=sample: self.cost_formula(r, s, [r[a] for a in outputs]), "loss"))
+        for layer in reversed(range(1, self.layers + 1)):
+            f = self.activations[layer - 1]
+            output = layer == self.layers
+            for j in range(1, spec.layers[layer] + 1):
+                n = neuron_name(layer, j) + suffix
+                if output:
+                    columns.append(Column(
+                        "dC_da" + n, f"dC/da = {self.loss.derivative_symbol}",
+                        "how the cost changes with an output's activation" if first and j == 1 else None,
+                        lambda r, n=n, j=j, s=sample: self.loss.excel_derivative(
+                            r["a" + n], self.target_ref(r, s, j)), "backward"))
+                else:
+                    columns.append(Column(
+                        "dC_da" + n, "dC/da = Σ w·dC/da·da/dz",
+                        "for a hidden neuron, how the cost changes with its activation: through "
+                        "every neuron of the layer above it, each weight times that neuron's "
+                        "dC/da·da/dz" if first and j == 1 and layer == self.layers - 1 else None,
+                        lambda r, l=layer, j=j, s=sample: "+".join(
+                            f"{self.weight_ref(r, l + 1, k, j)}*"
+                            f"{r['dC_da' + neuron_name(l + 1, k) + self.suffix(s)]}*"
+                            f"{r['da_dz' + neuron_name(l + 1, k) + self.suffix(s)]}"
+                            for k in range(1, spec.layers[l + 1] + 1)), "backward"))
+                columns.append(Column(
+                    "da_dz" + n, f"da/dz = {f.derivative_symbol}",
+                    "how the activation changes with the sum" if first and j == 1 and output else None,
+                    lambda r, f=f, n=n: f.excel_derivative(r["z" + n], r["a" + n]), "backward"))
+            for j in range(1, spec.layers[layer] + 1):
+                n = neuron_name(layer, j) + suffix
+                for k in range(1, spec.layers[layer - 1] + 1):
+                    w = weight_name(layer, j, k)
+                    lead = first and output and j == 1 and k == 1
+                    columns.append(Column(
+                        "dz_d" + w + suffix, f"dz/dw = {'i' if layer == 1 else 'a'}",
+                        ("how the sum changes with the weight: the input" if one else
+                         "how the sum changes with a weight: what that weight multiplies") if lead
+                        else None,
+                        lambda r, l=layer, k=k, s=sample: self.activation_ref(r, s, l, k), "backward"))
+                    if spec.gradient == "chain_rule":
+                        header, words = "dC/dw = dC/da·da/dz·dz/dw", (
+                            "the gradient, by the chain rule: the product of the three factors")
+                        formula = (lambda r, n=n, w=w, sfx=suffix:
+                                   f"{r['dC_da' + n]}*{r['da_dz' + n]}*{r['dz_d' + w + sfx]}")
+                    else:
+                        header, words = "dC/dw = dC/da·da/dz (as on screen)", (
+                            "the gradient as the lesson wrote it on screen: dC/da·da/dz, leaving "
+                            "out the factor dz/dw")
+                        formula = lambda r, n=n: f"{r['dC_da' + n]}*{r['da_dz' + n]}"
+                    columns.append(Column("grad_" + w + suffix, header, words if lead else None,
+                                          formula, "backward"))
+                if self.trained_biases:
+                    columns.append(Column(
+                        "grad_" + bias_name(layer, j) + suffix, "dC/db = dC/da·da/dz",
+                        "a bias's gradient: dz/db = 1, so just dC/da·da/dz" if first and output
+                        and j == 1 else None,
+                        lambda r, n=n: f"{r['dC_da' + n]}*{r['da_dz' + n]}", "backward"))
+        return columns
+
+    # --- words ---------------------------------------------------------------------------------
+
+    def notes(self) -> list[str]:
+        """The notes area, as paragraphs ("" between them): what each column computes, in words."""
+        lines = ["What each column computes (one row per training step):"]
+        for column in self.columns:
+            line = f"{column.header.split(' = ')[0]}: {column.words}."
+            if column.words and line not in lines:  # layers alike say it once
+                lines.append(line)
+        if self.spec.gradient == "without_dz_dw":
+            lines += ["", "This workbook follows the lesson exactly as shown on screen: its dC/dw "
+                      "leaves out the factor dz/dw. The gradient check exposes the mistake: the "
+                      "finite difference disagrees with that dC/dw, by a relative difference far "
+                      "from 0."]
+        elif self.single_neuron:
+            lines += ["", "The lesson's famous mistake: on screen it wrote da/dw = a(1 − a), which "
+                      "leaves out the factor dz/dw = i. The chain rule needs all three factors, "
+                      "dC/dw = dC/da·da/dz·dz/dw; without i the gradient, and every weight after "
+                      "the first, comes out wrong."]
+        if self.gradient_check_note:
+            lines += ["", self.gradient_check_note]
+        lines += ["", "Edit a yellow cell and the whole table and the chart recalculate. To change "
+                  "the number of steps, run backprop-xl generate --steps N."]
+        return lines

@@ -4,21 +4,36 @@ from __future__ import annotations
 
 from .spec import Spec
 
+SEED = Spec(
+    title="One sigmoid neuron", steps=300, learning_rate=0.1, loss="squared_error",
+    layers=[1, 1], activations=["sigmoid"], weights=[[[0.8]]], inputs=[[1.5]], targets=[[0.5]],
+)
+
 PRESETS: dict[str, tuple[str, Spec]] = {
-    "seed": (
-        "one sigmoid neuron, i = 1.5, w = 0.8, y = 0.5, r = 0.1: the classic backpropagation lesson",
-        Spec(
-            title="One sigmoid neuron",
-            steps=300,
-            learning_rate=0.1,
-            loss="squared_error",
-            layers=[1, 1],
-            activation="sigmoid",
-            weights=[[[0.8]]],
-            inputs=[[1.5]],
-            targets=[[0.5]],
-        ),
-    ),
+    "seed": ("one sigmoid neuron, i = 1.5, w = 0.8, y = 0.5, r = 0.1: the classic lesson", SEED),
+    "seed-video": (
+        "the seed lesson exactly as shown on screen, dC/dw without the factor dz/dw = i; the "
+        "gradient check exposes it",
+        SEED.with_overrides(title="One sigmoid neuron, as shown on screen (dz/dw left out)",
+                            gradient="without_dz_dw")),
+    "chain": (
+        "input -> neuron -> neuron: the chain rule through two sigmoids",
+        Spec(title="A chain of two sigmoid neurons", steps=300, learning_rate=0.5,
+             loss="squared_error", layers=[1, 1, 1], activations=["sigmoid", "sigmoid"],
+             weights=[[[0.8]], [[0.5]]], inputs=[[1.5]], targets=[[0.5]])),
+    "mazur": (
+        "Mazur's 2-2-2 sigmoid network with fixed biases (A Step by Step Backpropagation Example)",
+        Spec(title="Mazur's step-by-step backpropagation example", steps=1000, learning_rate=0.5,
+             loss="half_squared_error", layers=[2, 2, 2], activations=["sigmoid", "sigmoid"],
+             weights=[[[0.15, 0.20], [0.25, 0.30]], [[0.40, 0.45], [0.50, 0.55]]],
+             biases=[[0.35, 0.35], [0.60, 0.60]], update_biases=False,
+             inputs=[[0.05, 0.10]], targets=[[0.01, 0.99]])),
+    "xor": (
+        "a 2-2-1 sigmoid network learning XOR from its 4 samples in batch mode",
+        Spec(title="XOR: a 2-2-1 sigmoid network, batch mode", steps=600, learning_rate=4.0,
+             loss="squared_error", mode="batch", layers=[2, 2, 1],
+             activations=["sigmoid", "sigmoid"], init_seed=3, init_biases=True,
+             inputs=[[0, 0], [0, 1], [1, 0], [1, 1]], targets=[[0], [1], [1], [0]])),
 }
 
 

@@ -1,12 +1,13 @@
-"""The description of a run (network, activation, loss, data, learning rate, steps): TOML in and out,
-and validation that names the bad key and says why."""
+"""The description of a run (network, activations, loss, data, learning rate, steps, mode): TOML in
+and out, the documented random initialisation, and validation that names the bad key and says why."""
 
 from __future__ import annotations
 
 import math
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 
+import numpy as np
 import tomlkit
 
 if sys.version_info >= (3, 11):
@@ -15,13 +16,21 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import SpecError
-from .functions import ACTIVATIONS, LOSSES
+from .functions import ACTIVATION_NAMES, DEFAULT_LEAKY_SLOPE, LOSSES, activation
 
 EXCEL_ROWS = 1_048_576
 MAX_STEPS = EXCEL_ROWS - 1  # the steps sheet spends one row on its header
 
-TOP_KEYS = {"title", "steps", "learning_rate", "loss", "network", "data"}
-NETWORK_KEYS = {"layers", "activation", "weights"}
+MODES = ("batch", "stochastic")
+# "without_dz_dw" reproduces the lesson as shown on screen: dC/dw = dC/da·da/dz, no factor dz/dw.
+GRADIENTS = ("chain_rule", "without_dz_dw")
+GRADIENT_CHECK_LIMIT = 20  # parameters: up to this many, the gradient check is on by default
+
+TOP_KEYS = {"title", "steps", "learning_rate", "loss", "mode", "gradient", "gradient_check",
+            "network", "data"}
+NETWORK_KEYS = {"layers", "activation", "activations", "leaky_slope", "weights", "init", "biases",
+                "update_biases"}
+INIT_KEYS = {"seed", "biases"}
 DATA_KEYS = {"inputs", "targets"}
 
 Matrix = list[list[float]]
@@ -29,19 +38,30 @@ Matrix = list[list[float]]
 
 @dataclass(frozen=True)
 class Spec:
-    """One run. Weights are per layer: one row per neuron, one entry per input of that layer."""
+    """One run. Weights are per layer: one row per neuron, one entry per input of that layer;
+    biases per layer, one per neuron. `weights` is None when `init_seed` draws them."""
 
     layers: list[int]
-    weights: list[Matrix]
     inputs: Matrix
     targets: Matrix
+    weights: list[Matrix] | None = None
+    init_seed: int | None = None
+    init_biases: bool = False  # with init_seed: start every layer with zero biases
+    biases: list[list[float]] | None = None
+    update_biases: bool = True
+    activations: list[str] = field(default_factory=list)  # one per layer; empty: all sigmoid
+    leaky_slope: float = DEFAULT_LEAKY_SLOPE
     title: str = "backprop_xl run"
     steps: int = 300
     learning_rate: float = 0.1
     loss: str = "squared_error"
-    activation: str = "sigmoid"
+    mode: str = "batch"
+    gradient: str = "chain_rule"
+    gradient_check: bool | None = None  # None: on for networks of up to GRADIENT_CHECK_LIMIT
 
     def __post_init__(self):
+        if not self.activations and isinstance(self.layers, list):
+            object.__setattr__(self, "activations", ["sigmoid"] * max(len(self.layers) - 1, 0))
         _check_int(self.steps, "steps", low=1, high=MAX_STEPS,
                    high_why=f"at most {MAX_STEPS:,} steps fit under Excel's {EXCEL_ROWS:,} rows")
         _check_number(self.learning_rate, "learning_rate")
@@ -49,44 +69,135 @@ class Spec:
             raise SpecError("learning_rate", f"must be greater than 0, got {self.learning_rate!r}")
         if not isinstance(self.title, str):
             raise SpecError("title", f"must be a string, got {type(self.title).__name__}")
-        _check_name(self.loss, "loss", LOSSES)
-        _check_name(self.activation, "network.activation", ACTIVATIONS)
+        _check_choice(self.loss, "loss", LOSSES)
+        _check_choice(self.mode, "mode", MODES)
+        _check_choice(self.gradient, "gradient", GRADIENTS)
+        if self.gradient_check is not None:
+            _check_bool(self.gradient_check, "gradient_check")
+        self._check_network()
+        self._check_data()
+
+    def _check_network(self):
         if not isinstance(self.layers, list) or len(self.layers) < 2:
             raise SpecError("network.layers", "must list at least two widths: inputs, then each layer")
         for width in self.layers:
             _check_int(width, "network.layers", low=1)
-        if not isinstance(self.weights, list) or len(self.weights) != len(self.layers) - 1:
-            raise SpecError("network.weights", f"must hold one matrix per layer, "
-                            f"{len(self.layers) - 1} for layers = {self.layers}")
-        for index, matrix in enumerate(self.weights):
-            _check_matrix(matrix, f"network.weights[{index}]",
-                          rows=self.layers[index + 1], columns=self.layers[index],
-                          shape_words=f"layer {index + 1} of layers = {self.layers}")
+        n_layers = len(self.layers) - 1
+        if not isinstance(self.activations, list) or len(self.activations) != n_layers:
+            raise SpecError("network.activations", f"must name one activation per layer, "
+                            f"{n_layers} for layers = {self.layers}")
+        for name in self.activations:
+            _check_choice(name, "network.activations", ACTIVATION_NAMES, noun="activation")
+        _check_number(self.leaky_slope, "network.leaky_slope")
+        if (self.weights is None) == (self.init_seed is None):
+            raise SpecError("network.weights", "give either weights or init = { seed = N }")
+        if self.weights is not None:
+            if not isinstance(self.weights, list) or len(self.weights) != n_layers:
+                raise SpecError("network.weights", f"must hold one matrix per layer, "
+                                f"{n_layers} for layers = {self.layers}")
+            for index, matrix in enumerate(self.weights):
+                _check_matrix(matrix, f"network.weights[{index}]", rows=self.layers[index + 1],
+                              columns=self.layers[index],
+                              shape_words=f"layer {index + 1} of layers = {self.layers}")
+        else:
+            _check_int(self.init_seed, "network.init.seed", low=0)
+            _check_bool(self.init_biases, "network.init.biases")
+        if self.biases is not None:
+            if self.init_biases:
+                raise SpecError("network.biases", "give either biases or init.biases, not both")
+            if not isinstance(self.biases, list) or len(self.biases) != n_layers:
+                raise SpecError("network.biases", f"must hold one list per layer, "
+                                f"{n_layers} for layers = {self.layers}")
+            for index, row in enumerate(self.biases):
+                _check_matrix([row] if isinstance(row, list) else row, f"network.biases[{index}]",
+                              rows=1, columns=self.layers[index + 1],
+                              shape_words=f"one per neuron of layer {index + 1}")
+        _check_bool(self.update_biases, "network.update_biases")
+
+    def _check_data(self):
         _check_matrix(self.inputs, "data.inputs", columns=self.layers[0],
                       shape_words=f"{self.layers[0]} input(s) per sample")
         _check_matrix(self.targets, "data.targets", rows=len(self.inputs), columns=self.layers[-1],
-                      shape_words=f"one row per sample of {self.layers[-1]} output(s)")
-        if len(self.inputs) != 1:
-            raise SpecError("data.inputs", f"one sample is supported so far, got {len(self.inputs)}")
+                      shape_words=f"one row per sample, {self.layers[-1]} output(s) each")
+        if LOSSES[self.loss].needs_probabilities:
+            if any(not 0 <= value <= 1 for row in self.targets for value in row):
+                raise SpecError("data.targets", f"{self.loss} needs targets between 0 and 1")
+            if not activation(self.activations[-1]).bounded:
+                raise SpecError("network.activations", f"{self.loss} needs an output activation "
+                                f"between 0 and 1 (sigmoid), got {self.activations[-1]}")
+
+    # --- what the run starts from ------------------------------------------------------------
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def has_biases(self) -> bool:
+        return self.biases is not None or self.init_biases
+
+    def initial_weights(self) -> list[np.ndarray]:
+        """The weights of step 1: as given, or drawn by the documented initialisation: for each
+        layer in order, numpy.random.default_rng(seed).uniform(-limit, limit, (neurons, inputs)),
+        limit = sqrt(6 / (inputs + neurons)) (Glorot uniform), one generator for all layers."""
+        if self.weights is not None:
+            return [np.array(matrix, dtype=float) for matrix in self.weights]
+        generator = np.random.default_rng(self.init_seed)
+        drawn = []
+        for n_in, n_out in zip(self.layers[:-1], self.layers[1:]):
+            limit = math.sqrt(6.0 / (n_in + n_out))
+            drawn.append(generator.uniform(-limit, limit, (n_out, n_in)))
+        return drawn
+
+    def initial_biases(self) -> list[np.ndarray] | None:
+        """The biases of step 1, None without bias terms; init.biases starts them at zero."""
+        if self.biases is not None:
+            return [np.array(row, dtype=float) for row in self.biases]
+        if self.init_biases:
+            return [np.zeros(width) for width in self.layers[1:]]
+        return None
 
     @property
     def n_parameters(self) -> int:
-        return sum(rows * columns for rows, columns in zip(self.layers[1:], self.layers[:-1]))
+        """The trained parameters: every weight, and the biases when they update."""
+        weights = sum(rows * columns for rows, columns in zip(self.layers[1:], self.layers[:-1]))
+        return weights + (sum(self.layers[1:]) if self.has_biases and self.update_biases else 0)
+
+    @property
+    def checks_gradient(self) -> bool:
+        if self.gradient_check is None:
+            return self.n_parameters <= GRADIENT_CHECK_LIMIT
+        return self.gradient_check
+
+    # --- TOML in and out ---------------------------------------------------------------------
 
     def with_overrides(self, **overrides) -> "Spec":
         """A copy with the given keys replaced (None leaves a key as it is), validated again."""
         return replace(self, **{key: value for key, value in overrides.items() if value is not None})
 
     def to_dict(self) -> dict:
-        values = asdict(self)
-        return {
-            "title": values["title"],
-            "steps": values["steps"],
-            "learning_rate": values["learning_rate"],
-            "loss": values["loss"],
-            "network": {key: values[key] for key in ("layers", "activation", "weights")},
-            "data": {key: values[key] for key in ("inputs", "targets")},
-        }
+        values = {"title": self.title, "steps": self.steps, "learning_rate": self.learning_rate,
+                  "loss": self.loss, "mode": self.mode}
+        if self.gradient != "chain_rule":
+            values["gradient"] = self.gradient
+        if self.gradient_check is not None:
+            values["gradient_check"] = self.gradient_check
+        network: dict = {"layers": self.layers}
+        if len(set(self.activations)) == 1:
+            network["activation"] = self.activations[0]
+        else:
+            network["activations"] = self.activations
+        if "leaky_relu" in self.activations:
+            network["leaky_slope"] = self.leaky_slope
+        if self.weights is not None:
+            network["weights"] = self.weights
+        else:
+            network["init"] = {"seed": self.init_seed, **({"biases": True} if self.init_biases else {})}
+        if self.biases is not None:
+            network["biases"] = self.biases
+        if self.has_biases:
+            network["update_biases"] = self.update_biases
+        return {**values, "network": network, "data": {"inputs": self.inputs, "targets": self.targets}}
 
     def to_toml(self) -> str:
         return "# a backprop_xl spec: README.md, 'The spec', says what each key means\n" + \
@@ -97,15 +208,37 @@ class Spec:
         _check_keys(values, TOP_KEYS, "")
         network = _table(values, "network", NETWORK_KEYS)
         data = _table(values, "data", DATA_KEYS)
-        for key, table, prefix in (("layers", network, "network."), ("weights", network, "network."),
-                                   ("inputs", data, "data."), ("targets", data, "data.")):
+        for key, table, prefix in (("layers", network, "network."), ("inputs", data, "data."),
+                                   ("targets", data, "data.")):
             if key not in table:
                 raise SpecError(prefix + key, "is missing")
-        top = {key: values[key] for key in ("title", "steps", "learning_rate", "loss") if key in values}
+        arguments = {key: values[key] for key in TOP_KEYS - {"network", "data"} if key in values}
+        if "activation" in network and "activations" in network:
+            raise SpecError("network.activation", "give activation (all layers) or activations "
+                            "(one per layer), not both")
         if "activation" in network:
-            top["activation"] = network["activation"]
-        return cls(layers=network["layers"], weights=network["weights"], inputs=data["inputs"],
-                   targets=data["targets"], **top)
+            if not isinstance(network["activation"], str):
+                raise SpecError("network.activation", f"must be a name, got {network['activation']!r}")
+            _check_choice(network["activation"], "network.activation", ACTIVATION_NAMES)
+            layers = network["layers"]
+            arguments["activations"] = [network["activation"]] * (
+                len(layers) - 1 if isinstance(layers, list) else 0)
+        for key in ("activations", "leaky_slope", "weights", "biases", "update_biases"):
+            if key in network:
+                arguments[key] = network[key]
+        if "init" in network:
+            init = network["init"]
+            if not isinstance(init, dict):
+                raise SpecError("network.init", "must be a table such as { seed = 1 }")
+            _check_keys(init, INIT_KEYS, "network.init.")
+            if "seed" not in init:
+                raise SpecError("network.init.seed", "is missing")
+            arguments["init_seed"] = init["seed"]
+            arguments["init_biases"] = init.get("biases", False)
+        if "weights" in network and "init" in network:
+            raise SpecError("network.init", "give either weights or init, not both")
+        return cls(layers=network["layers"], inputs=data["inputs"], targets=data["targets"],
+                   **arguments)
 
     @classmethod
     def from_toml(cls, text: str, source: str | None = None) -> "Spec":
@@ -133,9 +266,15 @@ def _check_keys(table: dict, known: set[str], prefix: str) -> None:
             raise SpecError(prefix + key, f"unknown key (known: {', '.join(sorted(known))})")
 
 
-def _check_name(value, key: str, known: dict) -> None:
-    if value not in known:
-        raise SpecError(key, f"unknown {key.split('.')[-1]} {value!r} (known: {', '.join(known)})")
+def _check_choice(value, key: str, known, noun: str | None = None) -> None:
+    if not isinstance(value, str) or value not in known:
+        raise SpecError(key, f"unknown {noun or key.split('.')[-1]} {value!r} "
+                        f"(known: {', '.join(known)})")
+
+
+def _check_bool(value, key: str) -> None:
+    if not isinstance(value, bool):
+        raise SpecError(key, f"must be true or false, got {value!r}")
 
 
 def _check_number(value, key: str) -> None:

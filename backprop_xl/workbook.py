@@ -1,8 +1,9 @@
 """Writes a run as an .xlsx workbook (XlsxWriter): the steps table, every computed cell a live formula
-stored with the engine's value; the named parameter cells those formulas use; a chart; notes.
+stored with the engine's value; the named cells those formulas use (parameters beside a narrow
+table or on an Overview sheet before a wide one, several samples on a Data sheet); a chart; notes.
 
-Rows go out in order in XlsxWriter's constant-memory mode, so the side block (parameters, chart,
-notes) is written row by row alongside the table.
+Rows go out in order in XlsxWriter's constant-memory mode, so a side block beside the table
+(parameters, chart, notes) is written row by row alongside it.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import xlsxwriter
 from xlsxwriter.exceptions import XlsxWriterException
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from . import __version__, engine, layout
+from . import __version__, engine
 from .errors import UserError
 from .files import atomic_output
+from .layout import DATA_SHEET, HEADER_ROW, SHEET, CHART_PARAMETERS, Layout, Row, data_name
 from .spec import Spec
 
 # A fixed creation date makes the same spec give the same bytes.
@@ -25,27 +27,30 @@ CREATED = datetime.datetime(2026, 1, 1)
 
 # The side block sits right of the table after a narrow gap, and starts on row 2 so that the
 # header row, repeated on every printed page, holds only the table's headers.
-LABEL_COLUMN = 11  # L
-VALUE_COLUMN = LABEL_COLUMN + 1
-HINT_COLUMN = LABEL_COLUMN + 2
 TITLE_ROW = 1
 PARAMETER_ROW = TITLE_ROW + 2
-CHART_ROW = 11
-NOTES_ROW = 30
-NOTES_WIDTH = 62  # characters: wrapped to stay within L:N, which printing scales to fit
+CHART_ROWS = 19
+NOTES_WIDTH = 62  # characters: wrapped to stay within the side block, which printing scales to fit
+
+SIDE_BY_SIDE_COLUMNS = 16  # up to this many table columns, the side block sits beside the table
+OVERVIEW_SHEET = "Overview"
+
+PHASE_COLOURS = {"step": "#D9D9D9", "parameters": "#BDD7EE", "forward": "#E2EFDA",
+                 "loss": "#F8CBAD", "backward": "#FCE4D6", "update": "#DDEBF7", "check": "#E4DFEC"}
 
 
 def write(spec: Spec, path: Path, force: bool = False) -> None:
     """Write `spec`'s run to `path`, atomically; refuse an existing file unless `force`."""
-    columns = layout.columns(spec)  # refuses what the layout cannot show, before touching files
+    layout = Layout(spec)  # refuses what a sheet cannot hold, before touching files
     with atomic_output(Path(path), force) as temporary:
         try:
-            _write(spec, columns, temporary)
+            _write(layout, temporary)
         except XlsxWriterException as error:
             raise UserError(f"cannot write {path}: {error}") from None
 
 
-def _write(spec: Spec, columns: list[layout.Column], path: Path) -> None:
+def _write(layout: Layout, path: Path) -> None:
+    spec, columns = layout.spec, layout.columns
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     book.set_properties({
         "title": spec.title,
@@ -54,57 +59,79 @@ def _write(spec: Spec, columns: list[layout.Column], path: Path) -> None:
         "created": CREATED,
     })
     styles = _styles(book)
-    sheet = book.add_worksheet(layout.SHEET)
-    side = _side_block(spec, book, styles)
+    # A narrow table keeps parameters, chart and notes beside it, in view; a wide one would push
+    # them far off to the right, so they get a first sheet of their own.
+    beside = len(columns) <= SIDE_BY_SIDE_COLUMNS
+    overview = None if beside else book.add_worksheet(OVERVIEW_SHEET)
+    sheet = book.add_worksheet(SHEET)
+    side_sheet = sheet if beside else overview
+    label_column = len(columns) + 1 if beside else 0
+    side, chart_row = _side_block(layout, book, styles, label_column)
+    _side_columns(side_sheet, label_column)
+    last_side_row = max(side)
 
-    sheet.set_row(layout.HEADER_ROW, 58)
+    sheet.set_row(HEADER_ROW, 58)
     sheet.set_column(0, 0, 7)
     sheet.set_column(1, len(columns) - 1, 14)
-    sheet.set_column(len(columns), LABEL_COLUMN - 1, 2)
-    sheet.set_column(LABEL_COLUMN, LABEL_COLUMN, 18)
-    sheet.set_column(VALUE_COLUMN, VALUE_COLUMN, 12)
-    sheet.set_column(HINT_COLUMN, HINT_COLUMN, 34)
-    sheet.freeze_panes(layout.HEADER_ROW + 1, 1)
-    sheet.set_landscape()
-    sheet.set_margins(left=0.3, right=0.3, top=0.4, bottom=0.4)
-    sheet.fit_to_pages(1, 0)
-    sheet.repeat_rows(layout.HEADER_ROW)
-    sheet.print_area(0, 0, max(layout.HEADER_ROW + spec.steps, max(side)), HINT_COLUMN)
+    sheet.freeze_panes(HEADER_ROW + 1, 1)
+    sheet.repeat_rows(HEADER_ROW)
+    for page in (sheet, overview) if overview else (sheet,):
+        page.set_landscape()
+        page.set_margins(left=0.3, right=0.3, top=0.4, bottom=0.4)
+    if beside:  # fit the table and its side block to the page width; a wide table spans pages
+        sheet.set_column(len(columns), len(columns), 2)
+        sheet.fit_to_pages(1, 0)
+        sheet.print_area(0, 0, max(HEADER_ROW + spec.steps, last_side_row), label_column + 2)
+    else:
+        overview.activate()
+        overview.fit_to_pages(1, 1)
+        for row in range(last_side_row + 1):
+            _write_side(overview, side, row)
 
     for index, column in enumerate(columns):
-        _check(sheet.write_string(layout.HEADER_ROW, index, column.heading, styles["header"]))
-    _write_side(sheet, side, layout.HEADER_ROW)
+        _check(sheet.write_string(HEADER_ROW, index, column.heading, styles["header:" + column.phase]))
+    if beside:
+        _write_side(sheet, side, HEADER_ROW)
 
     positions = {column.key: index for index, column in enumerate(columns)}
     number_styles = [styles[column.number_format] for column in columns]
-    for step in engine.run(spec):
-        row = layout.HEADER_ROW + step.number
+    for step in engine.run(spec, gradient_check=layout.gradient_check):
+        row = HEADER_ROW + step.number
         record = step.record()
-        cells = layout.Row(row, positions)
+        cells = Row(row, positions)
         for index, column in enumerate(columns):
             if column.formula is None:
                 _check(sheet.write_number(row, index, record[column.key], number_styles[index]))
             else:
                 _check(sheet.write_formula(row, index, "=" + column.formula(cells),
                                            number_styles[index], record[column.key]))
-        _write_side(sheet, side, row)
-    for row in sorted(r for r in side if r > layout.HEADER_ROW + spec.steps):
-        _write_side(sheet, side, row)
+        if beside:
+            _write_side(sheet, side, row)
+    if beside:
+        for row in sorted(r for r in side if r > HEADER_ROW + spec.steps):
+            _write_side(sheet, side, row)
 
-    for row, parameter in enumerate(layout.parameters(spec), start=PARAMETER_ROW):
-        cell = xl_rowcol_to_cell(row, VALUE_COLUMN, row_abs=True, col_abs=True)
-        book.define_name(parameter.name, f"={layout.SHEET}!{cell}")
-    sheet.insert_chart(CHART_ROW, LABEL_COLUMN, _chart(book, spec, positions),
-                       {"x_scale": 0.96, "y_scale": 1.2})
+    for row, cell in enumerate(layout.named_cells(), start=PARAMETER_ROW):
+        address = xl_rowcol_to_cell(row, label_column + 1, row_abs=True, col_abs=True)
+        book.define_name(cell.name, f"={side_sheet.name}!{address}")
+    if layout.data_on_sheet:
+        _data_sheet(book, spec, styles)
+    side_sheet.insert_chart(chart_row, label_column, _chart(book, layout, positions),
+                            {"x_scale": 1.0, "y_scale": 1.2})
     book.close()
 
 
+def _side_columns(sheet, label_column: int) -> None:
+    sheet.set_column(label_column, label_column, 24)
+    sheet.set_column(label_column + 1, label_column + 1, 12)
+    sheet.set_column(label_column + 2, label_column + 2, 32)
+
+
 def _styles(book) -> dict:
-    return {
-        "header": book.add_format({"bold": True, "text_wrap": True, "align": "center",
-                                   "valign": "vcenter", "bottom": 1, "bg_color": "#DDEBF7"}),
+    styles = {
         "0": book.add_format({"num_format": "0"}),
         "0.000000": book.add_format({"num_format": "0.000000"}),
+        "0.00E+00": book.add_format({"num_format": "0.00E+00"}),
         "title": book.add_format({"bold": True, "font_size": 14}),
         "bold": book.add_format({"bold": True}),
         "input": book.add_format({"bg_color": "#FFF2CC", "border": 1, "font_color": "#1F4E79",
@@ -112,32 +139,43 @@ def _styles(book) -> dict:
         "hint": book.add_format({"italic": True, "font_color": "#7F7F7F", "indent": 1}),
         "text": book.add_format({}),
     }
+    for phase, colour in PHASE_COLOURS.items():
+        styles["header:" + phase] = book.add_format({
+            "bold": True, "text_wrap": True, "align": "center", "valign": "vcenter", "bottom": 1,
+            "bg_color": colour})
+    return styles
 
 
-def _side_block(spec: Spec, book, styles) -> dict[int, list[tuple[int, object, object]]]:
-    """Cells to the right of the table, by row: (column, value, style)."""
+def _side_block(layout: Layout, book, styles, label_column: int):
+    """Cells to the right of the table, by row: (column, value, style); and the chart's row."""
+    spec = layout.spec
     side: dict[int, list] = {}
 
     def put(row, column, value, style):
-        side.setdefault(row, []).append((column, value, style))
+        side.setdefault(row, []).append((label_column + column, value, style))
 
-    put(TITLE_ROW, LABEL_COLUMN, spec.title, styles["title"])
-    put(TITLE_ROW + 1, LABEL_COLUMN, "Parameters: edit a yellow cell and the table and chart recalculate.",
+    put(TITLE_ROW, 0, spec.title, styles["title"])
+    put(TITLE_ROW + 1, 0, "Parameters: edit a yellow cell and the table and chart recalculate.",
         styles["hint"])
-    for row, parameter in enumerate(layout.parameters(spec), start=PARAMETER_ROW):
-        put(row, LABEL_COLUMN, parameter.label, styles["bold"])
-        put(row, VALUE_COLUMN, float(parameter.value), styles["input"])
-        put(row, HINT_COLUMN, f"defined name: {parameter.name}", styles["hint"])
-    row = PARAMETER_ROW + len(layout.parameters(spec))
-    put(row, LABEL_COLUMN, "steps", styles["bold"])
-    put(row, VALUE_COLUMN, spec.steps, styles["0"])
-    put(row, HINT_COLUMN, "backprop-xl generate --steps N", styles["hint"])
-    put(row + 1, LABEL_COLUMN, f"activation {spec.activation}, loss {spec.loss}", styles["hint"])
-    lines = [part for paragraph in layout.notes(spec)
+    row = PARAMETER_ROW
+    for row, cell in enumerate(layout.named_cells(), start=PARAMETER_ROW):
+        put(row, 0, cell.label, styles["bold"])
+        put(row, 1, float(cell.value), styles["input"])
+        put(row, 2, f"defined name: {cell.name}", styles["hint"])
+    row += 1
+    put(row, 0, "steps", styles["bold"])
+    put(row, 1, spec.steps, styles["0"])
+    put(row, 2, "backprop-xl generate --steps N", styles["hint"])
+    activations = ", ".join(spec.activations)
+    put(row + 1, 0, f"layers {spec.layers}, activation {activations}, loss {spec.loss}, "
+        f"{spec.mode} mode" + (f", {spec.n_samples} samples on the Data sheet"
+                               if layout.data_on_sheet else ""), styles["hint"])
+    chart_row = row + 3
+    lines = [part for paragraph in layout.notes()
              for part in textwrap.wrap(paragraph, NOTES_WIDTH) or [""]]
     for offset, line in enumerate(lines):
-        put(NOTES_ROW + offset, LABEL_COLUMN, line, styles["bold"] if offset == 0 else styles["text"])
-    return side
+        put(chart_row + CHART_ROWS + offset, 0, line, styles["bold"] if offset == 0 else styles["text"])
+    return side, chart_row
 
 
 def _write_side(sheet, side: dict, row: int) -> None:
@@ -148,25 +186,54 @@ def _write_side(sheet, side: dict, row: int) -> None:
             _check(sheet.write_number(row, column, value, style))
 
 
-def _chart(book, spec: Spec, positions: dict[str, int]):
-    first, last = layout.HEADER_ROW + 1, layout.HEADER_ROW + spec.steps
-    steps = [layout.SHEET, first, positions["step"], last, positions["step"]]
+def _data_sheet(book, spec: Spec, styles) -> None:
+    """The samples, one row each, every input and target column a defined name."""
+    sheet = book.add_worksheet(DATA_SHEET)
+    n_in, n_out = spec.layers[0], spec.layers[-1]
+    names = ([data_name("input", k, n_in) for k in range(1, n_in + 1)] +
+             [data_name("target", j, n_out) for j in range(1, n_out + 1)])
+    sheet.set_column(0, len(names), 12)
+    sheet.freeze_panes(1, 1)
+    _check(sheet.write_string(0, 0, "sample", styles["header:step"]))
+    for index, name in enumerate(names, start=1):
+        _check(sheet.write_string(0, index, name, styles["header:parameters"]))
+    for sample, (inputs, targets) in enumerate(zip(spec.inputs, spec.targets), start=1):
+        _check(sheet.write_number(sample, 0, sample, styles["0"]))
+        for index, value in enumerate(list(inputs) + list(targets), start=1):
+            _check(sheet.write_number(sample, index, float(value), styles["input"]))
+    for index, name in enumerate(names, start=1):
+        first = xl_rowcol_to_cell(1, index, row_abs=True, col_abs=True)
+        last = xl_rowcol_to_cell(spec.n_samples, index, row_abs=True, col_abs=True)
+        book.define_name(name, f"={DATA_SHEET}!{first}:{last}")
+
+
+def _chart(book, layout: Layout, positions: dict[str, int]):
+    spec = layout.spec
+    first, last = HEADER_ROW + 1, HEADER_ROW + spec.steps
+    steps = [SHEET, first, positions["step"], last, positions["step"]]
     # A scatter chart with straight lines: its x axis is the step as a number, which every
     # application labels sparsely (LibreOffice ignores a line chart's label interval).
     chart = book.add_chart({"type": "scatter", "subtype": "straight"})
-    cost, weight = positions["C"], positions[engine.weight_name(1, 1, 1)]
+    cost = positions["C"]
     chart.add_series({"name": "cost C", "categories": steps,
-                      "values": [layout.SHEET, first, cost, last, cost],
-                      "line": {"color": "#C00000", "width": 2}, "marker": {"type": "none"}})
-    chart.add_series({"name": "weight w (right axis)", "categories": steps,
-                      "values": [layout.SHEET, first, weight, last, weight],
-                      "line": {"color": "#2F5597", "width": 2}, "marker": {"type": "none"},
-                      "y2_axis": True})
-    chart.set_title({"name": "Cost and weight, step by step"})
-    chart.set_x_axis({"name": "step", "min": 0, "max": spec.steps,
-                      "major_unit": max(1, spec.steps // 10)})
+                      "values": [SHEET, first, cost, last, cost],
+                      "line": {"color": "#C00000", "width": 2.25}, "marker": {"type": "none"}})
+    shown = layout.parameters[:CHART_PARAMETERS]
+    for name in shown:
+        column = positions[name]
+        label = "weight w" if layout.single_neuron else name
+        chart.add_series({"name": f"{label} (right axis)", "categories": steps,
+                          "values": [SHEET, first, column, last, column],
+                          "line": {"width": 1.5}, "marker": {"type": "none"}, "y2_axis": True})
+    more = len(layout.parameters) - len(shown)
+    chart.set_title({"name": "Cost and parameters, step by step" if len(shown) > 1 else
+                     "Cost and weight, step by step",
+                     "name_font": {"size": 12}})
+    chart.set_x_axis({"name": "step" + (f" (first {len(shown)} of {len(layout.parameters)} "
+                                        f"parameters shown)" if more else ""),
+                      "min": 0, "max": spec.steps, "major_unit": max(1, spec.steps // 10)})
     chart.set_y_axis({"name": "C", "num_format": "0.000", "major_gridlines": {"visible": True}})
-    chart.set_y2_axis({"name": "w", "num_format": "0.00"})
+    chart.set_y2_axis({"name": "parameters" if len(shown) > 1 else "w", "num_format": "0.00"})
     chart.set_legend({"position": "bottom"})
     return chart
 

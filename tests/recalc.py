@@ -3,6 +3,7 @@ Calc. Neither shares code with backprop_xl; both read the .xlsx as any other pro
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -42,10 +43,22 @@ def formula_cells(path: Path, sheet: str = "Steps") -> dict[str, str]:
 
 def formulas_recalc(path: Path, inputs: dict[str, float] | None = None,
                     sheet: str = "Steps") -> dict[str, object]:
-    """Recalculate with the `formulas` package; `inputs` sets cells (address -> value) first."""
+    """Recalculate with the `formulas` package; `inputs` sets cells (address -> value) first.
+    Results are remembered per file content and inputs: the evaluator is slow on long formulas."""
+    path = Path(path)
+    key = (hashlib.sha256(path.read_bytes()).hexdigest(), path.name,
+           tuple(sorted((inputs or {}).items())), sheet)
+    if key not in _remembered:
+        _remembered[key] = _formulas_recalc(path, inputs, sheet)
+    return dict(_remembered[key])
+
+
+_remembered: dict = {}
+
+
+def _formulas_recalc(path: Path, inputs: dict[str, float] | None, sheet: str) -> dict[str, object]:
     import formulas
 
-    path = Path(path)
     prefix = f"'[{path.name}]{sheet.upper()}'!"
     model = formulas.ExcelModel().loads(str(path)).finish()
     solution = model.calculate(inputs={prefix + a: v for a, v in (inputs or {}).items()})
@@ -59,8 +72,15 @@ def formulas_recalc(path: Path, inputs: dict[str, float] | None = None,
 
 def libreoffice_recalc(path: Path, sheet: str = "Steps") -> dict[str, object]:
     """Open `path` in LibreOffice Calc headless, recalculate everything, and read the results."""
+    return libreoffice_recalc_many([path], sheet)[0]
+
+
+def libreoffice_recalc_many(paths: list[Path], sheet: str = "Steps") -> list[dict[str, object]]:
+    """The same for several workbooks in one LibreOffice run (it takes seconds to start)."""
     if not soffice():
         raise RuntimeError("LibreOffice (soffice) is not installed")
+    names = [Path(p).name for p in paths]
+    assert len(set(names)) == len(names), "LibreOffice writes outputs by file name"
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         profile = scratch / "profile"
@@ -71,6 +91,6 @@ def libreoffice_recalc(path: Path, sheet: str = "Steps") -> dict[str, object]:
         env = dict(os.environ, SC_NO_THREADED_CALCULATION="1")
         subprocess.run(
             [soffice(), f"-env:UserInstallation=file://{profile}", "--headless",
-             "--convert-to", "xlsx", "--outdir", str(out), str(path)],
-            check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-        return cells(out / Path(path).name, sheet)
+             "--convert-to", "xlsx", "--outdir", str(out), *map(str, paths)],
+            check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+        return [cells(out / name, sheet) for name in names]

@@ -89,8 +89,10 @@ def test_a_failure_mid_write_leaves_the_old_file_whole(tmp_path, capsys, monkeyp
     target.write_bytes(b"precious")
     before = snapshot(tmp_path)
 
-    def broken(spec):
-        yield from list(engine.run(spec.with_overrides(steps=2)))
+    real_run = engine.run
+
+    def broken(spec, **options):
+        yield from list(real_run(spec.with_overrides(steps=2), **options))
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(engine, "run", broken)
@@ -145,9 +147,9 @@ BAD_INPUT = [
     ("unknown loss", seed_edited(('"squared_error"', '"mse"')), "mse"),
     ("nan weight", seed_edited(("[[[0.8]]]", "[[[nan]]]")), "network.weights"),
     ("inputs against layers", seed_edited(("[[1.5]]", "[[1.5, 2.0]]")), "data.inputs"),
-    ("network the sheet cannot show yet",
-     seed_edited(("[1, 1]", "[1, 2]"), ("[[[0.8]]]", "[[[0.8], [0.1]]]"), ("[[0.5]]", "[[0.5, 0.5]]")),
-     "network.layers"),
+    ("network too wide for Excel's columns",
+     seed_edited(("[1, 1]", "[1, 5000]"), ("weights = [[[0.8]]]", "init = { seed = 1 }"),
+                 ("[[0.5]]", "[[" + ", ".join(["0.5"] * 5000) + "]]")), "16,384"),
     ("output folder missing", lambda d: ["generate", "-o", str(d / "nope" / "x.xlsx")], "nope"),
     ("output is a folder", lambda d: ["generate", "-o", str(d)], "folder"),
     ("output under a file", lambda d: ["generate", "-o", write(d, "f", "x") + "/x.xlsx"], "f"),

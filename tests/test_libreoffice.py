@@ -6,26 +6,35 @@ import pytest
 
 from backprop_xl import workbook
 from backprop_xl.spec import Spec
-from recalc import formula_cells, libreoffice_recalc
-from test_workbook import assert_close, defined_names, engine_values
+from kinds import KINDS
+from recalc import formula_cells, libreoffice_recalc, libreoffice_recalc_many
+from test_workbook import assert_matches_engine, defined_names
 
 pytestmark = pytest.mark.libreoffice
 
 
-def assert_recalculates_to_engine(path, spec):
-    recomputed = libreoffice_recalc(path)
-    expected = engine_values(spec, path)
-    formulas = formula_cells(path)
-    assert len(formulas) == 9 * spec.steps
-    for address in formulas:
-        assert_close(recomputed[address], expected[address], address)
+@pytest.fixture(scope="module")
+def recalculated(tmp_path_factory):
+    """Every kind of workbook, written and then recalculated by LibreOffice in one run."""
+    folder = tmp_path_factory.mktemp("kinds")
+    paths = {name: folder / f"{name}.xlsx" for name in KINDS}
+    for name, path in paths.items():
+        workbook.write(KINDS[name], path)
+    results = libreoffice_recalc_many(list(paths.values()))
+    return {name: (paths[name], values) for name, values in zip(paths, results)}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_recalculates_to_the_engine(recalculated, kind):
+    path, values = recalculated[kind]
+    assert_matches_engine(values, KINDS[kind], path)
 
 
 def test_default_seed_workbook(tmp_path, seed):
     # 300 rows: long enough to trip LibreOffice's threaded calculation if it were on.
     path = tmp_path / "seed.xlsx"
     workbook.write(seed, path)
-    assert_recalculates_to_engine(path, seed)
+    assert_matches_engine(libreoffice_recalc(path), seed, path)
 
 
 def test_edited_parameters_recompute_the_table(tmp_path, seed):
@@ -34,11 +43,13 @@ def test_edited_parameters_recompute_the_table(tmp_path, seed):
     workbook.write(spec, path)
     names = defined_names(path)
     book = openpyxl.load_workbook(path)  # saving with openpyxl also drops every cached value
-    book["Steps"][names["learning_rate"]] = 0.35
-    book["Steps"][names["initial_weight"]] = -1.25
+    for name, value in (("learning_rate", 0.35), ("init_w1_1_1", -1.25)):
+        sheet, address = names[name]
+        book[sheet][address] = value
     book.save(path)
     edited = spec.with_overrides(learning_rate=0.35, weights=[[[-1.25]]])
-    assert_recalculates_to_engine(path, edited)
+    assert len(formula_cells(path)) == 11 * spec.steps
+    assert_matches_engine(libreoffice_recalc(path), edited, path)
 
 
 @pytest.mark.parametrize("weight", [-800.0, 1e6])
@@ -46,4 +57,4 @@ def test_large_sums_stay_finite(tmp_path, weight):
     spec = Spec(layers=[1, 1], weights=[[[weight]]], inputs=[[1.5]], targets=[[0.5]], steps=5)
     path = tmp_path / "large.xlsx"
     workbook.write(spec, path)
-    assert_recalculates_to_engine(path, spec)
+    assert_matches_engine(libreoffice_recalc(path), spec, path)

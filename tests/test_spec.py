@@ -33,8 +33,8 @@ def test_toml_round_trip(name):
 
 def test_optional_keys_take_defaults():
     spec = Spec.from_toml("[network]\nlayers=[1,1]\nweights=[[[1]]]\n[data]\ninputs=[[1]]\ntargets=[[0]]")
-    assert (spec.steps, spec.learning_rate, spec.loss, spec.activation) == (300, 0.1, "squared_error",
-                                                                           "sigmoid")
+    assert (spec.steps, spec.learning_rate, spec.loss, spec.activations, spec.mode) == (
+        300, 0.1, "squared_error", ["sigmoid"], "batch")
 
 
 def edit(old, new):

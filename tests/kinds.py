@@ -1,0 +1,36 @@
+"""Small workbooks of every kind the tests recompute: presets, batch and stochastic, with and
+without biases, each activation and each loss, gradient check on and off."""
+
+from backprop_xl.functions import ACTIVATION_NAMES
+from backprop_xl.presets import preset
+from backprop_xl.spec import Spec
+
+XOR_IN = [[0, 0], [0, 1], [1, 0], [1, 1]]
+XOR_OUT = [[0], [1], [1], [0]]
+
+
+def small(layers, activations, loss="squared_error", **options):
+    return Spec(layers=layers, activations=activations, loss=loss, steps=options.pop("steps", 6),
+                learning_rate=options.pop("learning_rate", 0.7), **options)
+
+
+KINDS = {
+    "seed": preset("seed").with_overrides(steps=50),
+    "seed-video": preset("seed-video").with_overrides(steps=8),
+    "chain": preset("chain").with_overrides(steps=8),
+    "mazur": preset("mazur").with_overrides(steps=5),
+    "xor-batch": preset("xor").with_overrides(steps=5),
+    "stochastic-biases-tanh": small(
+        [2, 2, 1], ["tanh", "sigmoid"], mode="stochastic", init_seed=4, init_biases=True,
+        inputs=XOR_IN[:3], targets=XOR_OUT[:3], steps=7),
+    "batch-no-biases-half": small([2, 3, 1], ["sigmoid", "linear"], "half_squared_error",
+                                  init_seed=5, inputs=XOR_IN, targets=XOR_OUT),
+    "cross-entropy": small([2, 2, 1], ["relu", "sigmoid"], "binary_cross_entropy", init_seed=6,
+                           biases=[[0.1, -0.2], [0.05]], inputs=XOR_IN, targets=XOR_OUT),
+    "no-gradient-check": small([3, 4, 2], ["softplus", "tanh"], init_seed=7, init_biases=True,
+                               inputs=[[0.5, -1.0, 2.0]], targets=[[0.2, -0.3]]),
+}
+for name in ACTIVATION_NAMES:
+    KINDS[f"activation-{name}"] = small(
+        [2, 2, 2], [name, name], init_seed=8, learning_rate=0.2, biases=[[0.3, -0.4], [0.1, 0.2]],
+        leaky_slope=0.05, inputs=[[0.9, -1.3], [-0.4, 0.7]], targets=[[0.25, 0.75], [0.5, 0.1]])

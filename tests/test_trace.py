@@ -1,0 +1,166 @@
+"""`backprop-xl trace`: the engine's trace as CSV or JSON Lines, checked against the lesson and
+Mazur's published numbers, streamed rather than held, written atomically, and refusing bad input
+with one line and exit status 2."""
+
+import csv
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from backprop_xl.cli import main
+
+
+def run(capsys, *args):
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file below `folder` with its content hash and modification time."""
+    return {str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(),
+                                            path.stat().st_mtime_ns)
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def csv_records(text):
+    return [{key: float(value) for key, value in row.items()}
+            for row in csv.DictReader(io.StringIO(text))]
+
+
+def json_records(text):
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("format_, parse", [("csv", csv_records), ("json", json_records)])
+def test_seed_trace_starts_at_the_lesson_and_follows_the_update_rule(capsys, format_, parse):
+    status, out, err = run(capsys, "trace", "seed", "--format", format_)
+    assert status == 0 and err == ""
+    records = parse(out)
+    assert list(records[0]) == ["step", "loss", "w1_1_1", "grad_w1_1_1"]
+    assert [r["step"] for r in records] == list(range(1, 301))
+    first = records[0]
+    assert first["w1_1_1"] == 0.8
+    assert round(first["grad_w1_1_1"], 6) == 0.143307
+    assert round(first["loss"], 6) == 0.072106
+    # w' = w - r * dC/dw with r = 0.1, exactly: the numbers round-trip through the text.
+    for before, after in zip(records, records[1:]):
+        assert after["w1_1_1"] == before["w1_1_1"] - 0.1 * before["grad_w1_1_1"]
+
+
+def test_csv_and_json_hold_the_same_numbers(capsys):
+    _, as_csv, _ = run(capsys, "trace", "seed", "--steps", "20", "--format", "csv")
+    _, as_json, _ = run(capsys, "trace", "seed", "--steps", "20", "--format", "json")
+    assert csv_records(as_csv) == json_records(as_json)
+
+
+def test_mazur_trace_has_the_weights_only_and_the_published_numbers(capsys):
+    status, out, _ = run(capsys, "trace", "mazur", "--steps", "2")
+    assert status == 0
+    weights = [f"w{l}_{j}_{k}" for l in (1, 2) for j in (1, 2) for k in (1, 2)]
+    assert out.splitlines()[0].split(",") == ["step", "loss", *weights,
+                                               *["grad_" + w for w in weights]]
+    first, second = csv_records(out)
+    assert first["loss"] == pytest.approx(0.298371109, abs=1e-9)
+    assert second["w2_1_1"] == pytest.approx(0.35891648, abs=1e-8)  # Mazur's w5 after one step
+    assert second["w1_1_1"] == pytest.approx(0.149780716, abs=1e-9)  # and his w1
+
+
+def command(*args):
+    return [sys.executable, "-m", "backprop_xl", "trace", *args]
+
+
+def test_a_reader_that_stops_early_ends_the_run_quietly(tmp_path):
+    # A million steps take well over a minute to compute; the command must stop as soon as the
+    # reader closes the pipe, not after computing (or collecting) them all.
+    started = time.monotonic()
+    process = subprocess.Popen(command("seed", "--steps", "1000000", "--format", "csv"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    watchdog = threading.Timer(30, process.kill)  # else one that holds every step blocks here
+    watchdog.start()
+    try:
+        lines = [process.stdout.readline() for _ in range(5)]
+        process.stdout.close()
+        status = process.wait()
+    finally:
+        watchdog.cancel()
+        process.kill()
+        process.wait()
+    err = process.stderr.read().decode()
+    process.stderr.close()
+    assert lines[0] == b"step,loss,w1_1_1,grad_w1_1_1\n"
+    assert lines[1].startswith(b"1,0.0721055")
+    assert time.monotonic() - started < 30
+    assert status == 1  # click's status for a closed pipe, see cli.trace
+    assert err == "" and "Traceback" not in err
+
+
+def peak_megabytes(*args) -> float:
+    """Peak resident memory of `backprop-xl trace ARGS`, measured from a fresh parent so that no
+    other child process of the test run counts."""
+    probe = ("import resource, subprocess, sys\n"
+             f"status = subprocess.run({command(*args)!r}, stdout=subprocess.DEVNULL).returncode\n"
+             "print(status, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    status, peak = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                  check=True).stdout.split()
+    assert status == "0"
+    return int(peak) / (2 ** 20 if sys.platform == "darwin" else 2 ** 10)  # bytes there, KiB here
+
+
+def test_a_long_run_needs_no_more_memory_than_a_short_one():
+    # Memory, not time: a 200,000-step run may take as long as it needs. Measured here: about
+    # 38 MB either way. Holding the steps would cost some 600 MB more, holding just the records
+    # some 90 MB more; the allowance sits below both and well above noise.
+    short = peak_megabytes("seed", "--steps", "1")
+    long = peak_megabytes("seed", "--steps", "200000")
+    assert long < short + 50, (short, long)
+
+
+def test_output_file_is_written_refused_when_present_and_replaced_with_force(tmp_path, capsys):
+    target = tmp_path / "trace.csv"
+    _, expected, _ = run(capsys, "trace", "seed", "--steps", "5")
+    status, out, _ = run(capsys, "trace", "seed", "--steps", "5", "-o", str(target))
+    assert status == 0 and out == ""
+    assert target.read_text() == expected
+
+    target.write_text("precious")
+    before = snapshot(tmp_path)
+    status, out, err = run(capsys, "trace", "seed", "--steps", "5", "-o", str(target))
+    assert status == 2 and out == "" and "--force" in err
+    assert snapshot(tmp_path) == before
+
+    status, _, _ = run(capsys, "trace", "seed", "--steps", "7", "--format", "json",
+                       "-o", str(target), "--force")
+    assert status == 0
+    assert [r["step"] for r in json_records(target.read_text())] == list(range(1, 8))
+    assert snapshot(tmp_path).keys() == {"trace.csv"}  # no temporary file left behind
+
+
+def test_help_says_what_each_format_holds(capsys):
+    status, out, _ = run(capsys, "trace", "--help")
+    assert status == 0
+    assert "Usage: backprop-xl trace" in out and "JSON Lines" in out and "grad_" in out
+
+
+@pytest.mark.parametrize("args, hint", [
+    (["sed"], "sed"),
+    (["--format", "xml"], "xml"),
+    (["--steps", "0"], "--steps"),
+], ids=["unknown preset", "unknown format", "zero steps"])
+def test_bad_input_is_one_line_status_2_and_writes_nothing(tmp_path, monkeypatch, capsys,
+                                                          args, hint):
+    monkeypatch.chdir(tmp_path)
+    for output in ([], ["-o", "out.csv"]):
+        status, out, err = run(capsys, "trace", *args, *output)
+        assert status == 2
+        assert out == ""
+        assert len(err.splitlines()) == 1 and err.startswith("backprop-xl: "), err
+        assert hint in err
+        assert snapshot(tmp_path) == {}
