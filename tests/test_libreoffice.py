@@ -1,6 +1,8 @@
 """LibreOffice Calc, a real spreadsheet application, recalculates generated workbooks from scratch
 (forced full recalculation on load) and must arrive at the engine's numbers."""
 
+from pathlib import Path
+
 import openpyxl
 import pytest
 
@@ -58,3 +60,17 @@ def test_large_sums_stay_finite(tmp_path, weight):
     path = tmp_path / "large.xlsx"
     workbook.write(spec, path)
     assert_matches_engine(libreoffice_recalc(path), spec, path)
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "workbooks").glob("*.xlsx"))
+
+
+@pytest.fixture(scope="module")
+def examples_recalculated():
+    return dict(zip(EXAMPLES, libreoffice_recalc_many(EXAMPLES)))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_workbook_recalculates_to_the_engine(examples_recalculated, path):
+    spec = Spec.from_toml(path.with_suffix(".toml").read_text())
+    assert_matches_engine(examples_recalculated[path], spec, path)
