@@ -3,31 +3,16 @@ Mazur's published numbers, streamed rather than held, written atomically, and re
 with one line and exit status 2."""
 
 import csv
-import hashlib
 import io
 import json
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from backprop_xl.cli import main
-
-
-def run(capsys, *args):
-    status = main(list(args))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def snapshot(folder: Path) -> dict:
-    """Every file below `folder` with its content hash and modification time."""
-    return {str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(),
-                                            path.stat().st_mtime_ns)
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+from test_cli import run, snapshot
 
 
 def csv_records(text):
