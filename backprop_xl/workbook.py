@@ -123,7 +123,7 @@ def _write(layout: Layout, path: Path) -> None:
 
 def _side_columns(sheet, label_column: int) -> None:
     sheet.set_column(label_column, label_column, 24)
-    sheet.set_column(label_column + 1, label_column + 1, 12)
+    sheet.set_column(label_column + 1, label_column + 1, 14)
     sheet.set_column(label_column + 2, label_column + 2, 32)
 
 
