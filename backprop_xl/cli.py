@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__, export, workbook
+from . import __version__, export, regenerate, verify, workbook
 from .errors import SpecError, UserError
 from .files import atomic_output, check_writable, write_text
 from .presets import PRESETS, preset
@@ -130,6 +130,81 @@ def trace(spec, format_, output, steps, learning_rate, force):
     with atomic_output(output, force) as temporary:
         with temporary.open("w", encoding="utf-8", newline="") as stream:
             export.write(run, stream, format_)
+
+
+@cli.command("xlwings-setup")
+@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite the two files if they exist.")
+def xlwings_setup_command(directory, force):
+    """Get started with backprop_xl's functions in Excel (xlwings UDFs, Windows).
+
+    Writes DIR/xlwings.conf, naming the UDF module backprop_xl.udfs (and, on Windows, this
+    Python as the interpreter), and DIR/backprop_xl.xlsm, a macro-enabled workbook with xlwings'
+    VBA and a sheet that calls every BP_ function on the seed lesson's numbers. DIR is created if
+    its parent folder exists. Existing files are left alone unless --force. docs/excel.md has the
+    steps in Excel.
+    """
+    from . import xlwings_setup  # imports xlwings: only this command needs it
+
+    conf, book = xlwings_setup.write(directory, force=force)
+    click.echo(f"wrote {conf} and {book}", err=True)
+    click.echo(f"next, in Excel on Windows: open {book.name}, enable macros, press Alt+F8 and run "
+               f"ImportPythonUDFs (needs Trust access to the VBA project object model)", err=True)
+
+
+@cli.command("regenerate")
+@click.argument("target", metavar="BOOK.xlsx|FOLDER", type=click.Path(path_type=Path))
+@steps_option
+@rate_option
+@check_option
+@click.option("--check", "check_only", is_flag=True,
+              help="Change nothing; exit 1 if any workbook differs from what would be written.")
+@click.option("--backup/--no-backup", default=True, show_default=True,
+              help="Keep the old file as NAME.backup.xlsx.")
+@force_option
+def regenerate_command(target, steps, learning_rate, gradient_check, check_only, backup, force):
+    """Rebuild a workbook from the spec it carries, with its parameter cells as you left them.
+
+    Edit the learning rate, initial weights, inputs or targets in Excel, then regenerate, for
+    example with more --steps. Content you added outside the generated ranges (cells, sheets,
+    charts) is named and refused unless --force; the old file stays as NAME.backup.xlsx unless
+    --no-backup. Given a FOLDER, every workbook in it is regenerated; with --check nothing
+    changes, and the exit status is 1 if any workbook (or its NAME.toml) is stale.
+    """
+    books = regenerate.workbooks_in(target) if target.is_dir() else [target]
+    if check_only:
+        reasons = [reason for book in books for reason in regenerate.stale(book)]
+        for reason in reasons:
+            click.echo(f"stale: {reason}")
+        click.echo(f"{len(books) - len({r.split(' ')[0] for r in reasons})} of {len(books)} "
+                   f"workbook(s) current", err=True)
+        return 1 if reasons else 0
+    for book in books:
+        new = regenerate.regenerate(
+            book, lambda spec: overridden(spec, steps=steps, learning_rate=learning_rate,
+                                          gradient_check=gradient_check),
+            force=force, backup=backup)
+        click.echo(f"regenerated {book} ({new.steps} steps)", err=True)
+    return 0
+
+
+@cli.command("verify")
+@click.argument("book", metavar="BOOK.xlsx", type=click.Path(path_type=Path))
+@click.option("--libreoffice", is_flag=True, help="Also recalculate it in LibreOffice Calc.")
+def verify_command(book, libreoffice):
+    """Recompute a workbook independently and list every cell that disagrees.
+
+    Each formula is checked against what the embedded spec lays out; each cached value against
+    the engine rerun from the parameter cells as they stand now, and against the `formulas`
+    evaluator (and LibreOffice with --libreoffice). A workbook edited and recalculated in Excel
+    verifies; a tampered value or formula does not. Exit status 0 when all agree, 1 otherwise.
+    """
+    found = verify.verify(book, libreoffice=libreoffice)
+    for disagreement in found:
+        click.echo(str(disagreement))
+    click.echo(f"{book}: {'all cells agree' if not found else f'{len(found)} disagreement(s)'}",
+               err=True)
+    return 1 if found else 0
 
 
 @cli.command()

@@ -187,7 +187,7 @@ def train_step(number: int, samples: list[int], network: Network, x: np.ndarray,
                 dC_da, da_dz, dz_dw, weight_gradients, bias_gradients, new_weights, new_biases,
                 spec.update_biases, spec.mode == "stochastic" and spec.n_samples > 1)
     if gradient_check:
-        step.finite_differences = finite_differences(network, x, y, spec.update_biases)
+        step.finite_differences = finite_differences(network, x, y, spec.update_biases, spec.fd_step)
     return step
 
 

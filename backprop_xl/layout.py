@@ -17,12 +17,15 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from .engine import bias_name, neuron_name, parameter_names, sample_suffix, weight_name
 from .errors import SpecError
-from .functions import (FD_STEP, FD_STEP_NAME, LEAKY_SLOPE_NAME, LOSSES, activation,
+from .functions import (FD_STEP_NAME, LEAKY_SLOPE_NAME, LOSSES, activation,
                         excel_relative_difference)
 from .spec import Spec
 
 SHEET = "Steps"
 DATA_SHEET = "Data"
+OVERVIEW_SHEET = "Overview"
+SPEC_SHEET = "backprop_xl"  # very hidden: the spec the workbook was made from
+SPEC_MARKER = "backprop_xl spec"
 HEADER_ROW = 0  # the table's header; step n sits on row n (0-based), Excel row n + 1
 EXCEL_COLUMNS = 16_384
 EXCEL_FORMULA_LENGTH = 8_192
@@ -110,7 +113,7 @@ class Layout:
         spec = self.spec
         cells = [Parameter("learning_rate", "learning rate r", spec.learning_rate)]
         if self.gradient_check:
-            cells.append(Parameter(FD_STEP_NAME, "finite-difference step h", FD_STEP))
+            cells.append(Parameter(FD_STEP_NAME, "finite-difference step h", spec.fd_step))
         if "leaky_relu" in spec.activations:
             cells.append(Parameter(LEAKY_SLOPE_NAME, "leaky ReLU slope s", spec.leaky_slope))
         if not self.data_on_sheet:

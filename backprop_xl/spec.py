@@ -16,7 +16,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .errors import SpecError
-from .functions import ACTIVATION_NAMES, DEFAULT_LEAKY_SLOPE, LOSSES, activation
+from .functions import ACTIVATION_NAMES, DEFAULT_LEAKY_SLOPE, FD_STEP, LOSSES, activation
 
 EXCEL_ROWS = 1_048_576
 MAX_STEPS = EXCEL_ROWS - 1  # the steps sheet spends one row on its header
@@ -27,7 +27,7 @@ GRADIENTS = ("chain_rule", "without_dz_dw")
 GRADIENT_CHECK_LIMIT = 20  # parameters: up to this many, the gradient check is on by default
 
 TOP_KEYS = {"title", "steps", "learning_rate", "loss", "mode", "gradient", "gradient_check",
-            "network", "data"}
+            "fd_step", "network", "data"}
 NETWORK_KEYS = {"layers", "activation", "activations", "leaky_slope", "weights", "init", "biases",
                 "update_biases"}
 INIT_KEYS = {"seed", "biases"}
@@ -58,6 +58,7 @@ class Spec:
     mode: str = "batch"
     gradient: str = "chain_rule"
     gradient_check: bool | None = None  # None: on for networks of up to GRADIENT_CHECK_LIMIT
+    fd_step: float = FD_STEP  # h of the gradient check's central differences
 
     def __post_init__(self):
         if not self.activations and isinstance(self.layers, list):
@@ -74,6 +75,9 @@ class Spec:
         _check_choice(self.gradient, "gradient", GRADIENTS)
         if self.gradient_check is not None:
             _check_bool(self.gradient_check, "gradient_check")
+        _check_number(self.fd_step, "fd_step")
+        if self.fd_step <= 0:
+            raise SpecError("fd_step", f"must be greater than 0, got {self.fd_step!r}")
         self._check_network()
         self._check_data()
 
@@ -139,14 +143,16 @@ class Spec:
     def initial_weights(self) -> list[np.ndarray]:
         """The weights of step 1: as given, or drawn by the documented initialisation: for each
         layer in order, numpy.random.default_rng(seed).uniform(-limit, limit, (neurons, inputs)),
-        limit = sqrt(6 / (inputs + neurons)) (Glorot uniform), one generator for all layers."""
+        limit = sqrt(6 / (inputs + neurons)) (Glorot uniform), one generator for all layers, each
+        weight rounded to 16 significant digits, which is what a workbook cell stores."""
         if self.weights is not None:
             return [np.array(matrix, dtype=float) for matrix in self.weights]
         generator = np.random.default_rng(self.init_seed)
         drawn = []
         for n_in, n_out in zip(self.layers[:-1], self.layers[1:]):
             limit = math.sqrt(6.0 / (n_in + n_out))
-            drawn.append(generator.uniform(-limit, limit, (n_out, n_in)))
+            weights = generator.uniform(-limit, limit, (n_out, n_in))
+            drawn.append(np.vectorize(lambda w: float(f"{w:.16g}"))(weights).reshape(weights.shape))
         return drawn
 
     def initial_biases(self) -> list[np.ndarray] | None:
@@ -182,6 +188,8 @@ class Spec:
             values["gradient"] = self.gradient
         if self.gradient_check is not None:
             values["gradient_check"] = self.gradient_check
+        if self.fd_step != FD_STEP:
+            values["fd_step"] = self.fd_step
         network: dict = {"layers": self.layers}
         if len(set(self.activations)) == 1:
             network["activation"] = self.activations[0]

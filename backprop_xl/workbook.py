@@ -19,7 +19,9 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from . import __version__, engine
 from .errors import UserError
 from .files import atomic_output
-from .layout import DATA_SHEET, HEADER_ROW, SHEET, CHART_PARAMETERS, Layout, Row, data_name
+from .layout import (CHART_PARAMETERS, DATA_SHEET, HEADER_ROW, OVERVIEW_SHEET, SHEET, SPEC_MARKER,
+                     SPEC_SHEET,
+                     Layout, Row, data_name)
 from .spec import Spec
 
 # A fixed creation date makes the same spec give the same bytes.
@@ -33,7 +35,8 @@ CHART_ROWS = 19
 NOTES_WIDTH = 62  # characters: wrapped to stay within the side block, which printing scales to fit
 
 SIDE_BY_SIDE_COLUMNS = 16  # up to this many table columns, the side block sits beside the table
-OVERVIEW_SHEET = "Overview"
+
+SPEC_CELL_CHARACTERS = 32_000
 
 PHASE_COLOURS = {"step": "#D9D9D9", "parameters": "#BDD7EE", "forward": "#E2EFDA",
                  "loss": "#F8CBAD", "backward": "#FCE4D6", "update": "#DDEBF7", "check": "#E4DFEC"}
@@ -118,7 +121,22 @@ def _write(layout: Layout, path: Path) -> None:
         _data_sheet(book, spec, styles)
     side_sheet.insert_chart(chart_row, label_column, _chart(book, layout, positions),
                             {"x_scale": 1.0, "y_scale": 1.2})
+    _spec_sheet(book, spec)
     book.close()
+
+
+def _spec_sheet(book, spec: Spec) -> None:
+    """The workbook's memory of how it was made: the spec as TOML, one line per row, and the
+    version that wrote it, on a very hidden, protected sheet (see reader.py)."""
+    sheet = book.add_worksheet(SPEC_SHEET)
+    sheet.very_hidden()
+    sheet.protect()
+    _check(sheet.write_string(0, 0, SPEC_MARKER))
+    _check(sheet.write_string(0, 1, __version__))
+    for row, line in enumerate(spec.to_toml().splitlines(), start=1):
+        # A cell holds at most 32,767 characters: a longer line continues in the next cells.
+        for column, start in enumerate(range(0, len(line), SPEC_CELL_CHARACTERS)):
+            _check(sheet.write_string(row, column, line[start:start + SPEC_CELL_CHARACTERS]))
 
 
 def _side_columns(sheet, label_column: int) -> None:

@@ -168,7 +168,9 @@ def test_mazur_workbook_opens_to_mazurs_numbers(kind_books):
     # fixed biases are named cells, not columns
     assert "b1_1" not in names and "init_b1_1" in defined_names(path)
     # a table this wide leaves its parameters, chart and notes to a first sheet, in view
-    assert openpyxl.load_workbook(path).sheetnames == ["Overview", "Steps"]
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Overview", "Steps", "backprop_xl"]
+    assert book["backprop_xl"].sheet_state == "veryHidden"  # the embedded spec
 
 
 def test_a_network_too_wide_for_excel_is_refused_before_writing(tmp_path):

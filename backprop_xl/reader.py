@@ -1,0 +1,150 @@
+"""Reads back a workbook backprop_xl wrote: the embedded spec, and the parameter and data cells as
+the user left them, turned into the spec of the run they now describe.
+
+Anything else is refused with one clear line: a file that is not an xlsx, a damaged one, one that
+another program made. Zip members are sized before anything inflates them, and openpyxl parses
+the XML through defusedxml (installed with backprop_xl), which refuses entity expansion.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+
+from .errors import SpecError, UserError
+from .layout import SPEC_MARKER, SPEC_SHEET, Layout, data_name, initial_name
+from .engine import bias_name, weight_name
+from .spec import Spec
+
+MAX_MEMBER_BYTES = 512 * 1024 * 1024  # inflated size of one part; our largest sheet is far smaller
+MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
+MAX_RATIO = 200  # inflated / compressed; our sheets deflate about 10:1
+
+
+def open_workbook(path: Path, data_only: bool = True):
+    """The workbook at `path`, opened with openpyxl once its zip has been checked."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a workbook")
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    try:
+        with zipfile.ZipFile(path) as package:
+            members = package.infolist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise UserError(f"{path}: not an xlsx workbook ({error})") from None
+    total = 0
+    for member in members:
+        total += member.file_size
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > MAX_MEMBER_BYTES or total > MAX_TOTAL_BYTES or (
+                member.file_size > 1024 * 1024 and ratio > MAX_RATIO):
+            raise UserError(f"{path}: refused, part {member.filename} would inflate to "
+                            f"{member.file_size:,} bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # openpyxl's notes on unsupported extensions
+            return openpyxl.load_workbook(path, data_only=data_only)
+    except Exception as error:  # a damaged package fails in many ways inside openpyxl
+        raise UserError(f"{path}: not a readable xlsx workbook ({type(error).__name__}: "
+                        f"{str(error).splitlines()[0] if str(error) else 'damaged'})") from None
+
+
+def embedded_spec(book, source: str) -> Spec:
+    """The spec the workbook was made from, as written on its hidden spec sheet."""
+    if SPEC_SHEET not in book.sheetnames or book[SPEC_SHEET]["A1"].value != SPEC_MARKER:
+        raise UserError(f"{source}: not a workbook made by backprop_xl (it has no embedded spec)")
+    lines = []
+    for row in book[SPEC_SHEET].iter_rows(min_row=2, values_only=True):
+        lines.append("".join(value for value in row if isinstance(value, str)))
+    try:
+        return Spec.from_toml("\n".join(lines) + "\n")
+    except SpecError as error:
+        raise UserError(f"{source}: its embedded spec is damaged ({error})") from None
+
+
+def named_value(book, name: str, source: str) -> float:
+    """The number in the cell a defined name points at."""
+    values = named_values(book, name, source)
+    if len(values) != 1:
+        raise UserError(f"{source}: the name {name} should hold one cell, it holds {len(values)}")
+    return values[0]
+
+
+def named_values(book, name: str, source: str) -> list[float]:
+    if name not in book.defined_names:
+        raise UserError(f"{source}: the defined name {name} is missing")
+    values = []
+    for sheet, reference in book.defined_names[name].destinations:
+        if sheet not in book.sheetnames:
+            raise UserError(f"{source}: the name {name} points at a missing sheet {sheet!r}")
+        cells = book[sheet][reference]
+        if not isinstance(cells, tuple):
+            cells = ((cells,),)
+        for row in cells:
+            for cell in row if isinstance(row, tuple) else (row,):
+                value = cell.value
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise UserError(f"{source}: {name} ({sheet}!{cell.coordinate}) must be a "
+                                    f"number, got {value!r}")
+                values.append(float(value))
+    return values
+
+
+def edited_spec(book, spec: Spec, source: str) -> Spec:
+    """`spec` with every parameter and data cell as the workbook now holds it. Values left as
+    generated keep the spec's own form (an init seed stays a seed)."""
+    layout = Layout(spec)
+    names = {cell.name for cell in layout.named_cells()}
+    changes: dict = {"learning_rate": named_value(book, "learning_rate", source)}
+    if "fd_step" in names:
+        changes["fd_step"] = named_value(book, "fd_step", source)
+    if "leaky_slope" in names:
+        changes["leaky_slope"] = named_value(book, "leaky_slope", source)
+
+    n_in, n_out = spec.layers[0], spec.layers[-1]
+    if layout.data_on_sheet:
+        inputs = [named_values(book, data_name("input", k, n_in), source) for k in range(1, n_in + 1)]
+        targets = [named_values(book, data_name("target", j, n_out), source)
+                   for j in range(1, n_out + 1)]
+    else:
+        inputs = [[named_value(book, data_name("input", k, n_in), source)] for k in range(1, n_in + 1)]
+        targets = [[named_value(book, data_name("target", j, n_out), source)]
+                   for j in range(1, n_out + 1)]
+    changes["inputs"] = [list(row) for row in zip(*inputs)]
+    changes["targets"] = [list(row) for row in zip(*targets)]
+
+    weights = [[[named_value(book, initial_name(weight_name(layer, j, k)), source)
+                 for k in range(1, n_inputs + 1)] for j in range(1, n_neurons + 1)]
+               for layer, (n_inputs, n_neurons) in enumerate(zip(spec.layers[:-1], spec.layers[1:]),
+                                                             start=1)]
+    if not _same(weights, spec.initial_weights()):
+        changes.update(weights=weights, init_seed=None)
+    if spec.has_biases:
+        biases = [[named_value(book, initial_name(bias_name(layer, j)), source)
+                   for j in range(1, width + 1)] for layer, width in enumerate(spec.layers[1:], start=1)]
+        if not _same(biases, spec.initial_biases()):
+            changes.update(biases=biases, init_biases=False)
+    if changes.get("init_seed", spec.init_seed) is None and spec.weights is None:
+        changes.setdefault("weights", [w.tolist() for w in spec.initial_weights()])
+    if spec.init_biases and "biases" not in changes and changes.get("init_seed", 0) is None:
+        changes.update(biases=[b.tolist() for b in spec.initial_biases()], init_biases=False)
+    # Values the user left alone keep the spec's own form (1 stays 1, not 1.0), so an untouched
+    # workbook regenerates to the same bytes.
+    changes = {key: value for key, value in changes.items()
+               if key not in ("learning_rate", "fd_step", "leaky_slope", "inputs", "targets")
+               or not _same([value], [np.array(getattr(spec, key), dtype=float)])}
+    try:
+        return replace(spec, **changes)
+    except SpecError as error:
+        raise UserError(f"{source}: {error}") from None
+
+
+def _same(values, arrays) -> bool:
+    return all(np.array_equal(np.array(v, dtype=float), a) for v, a in zip(values, arrays))

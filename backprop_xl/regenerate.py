@@ -1,0 +1,106 @@
+"""Rebuilds workbooks from what they carry: the embedded spec with the parameter and data cells as
+the user left them. Nothing the user added is lost silently: content outside the generated ranges
+is named and refused unless forced, and the old file is kept as a backup unless told not to.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+from . import reader, workbook
+from .errors import UserError
+from .files import atomic_output
+from .layout import SPEC_SHEET
+from .spec import Spec
+
+BACKUP_SUFFIX = ".backup.xlsx"
+# Parts of the package that only a person adds: charts and pictures beyond ours, comments.
+ADDED_PARTS = ("xl/charts/", "xl/drawings/", "xl/media/", "xl/comments", "xl/vbaProject", "xl/tables/")
+
+
+def backup_path(path: Path) -> Path:
+    return path.with_name(path.name[: -len(".xlsx")] + BACKUP_SUFFIX)
+
+
+def current_spec(path: Path) -> Spec:
+    """The spec of the run the workbook now describes: embedded spec, cells as edited."""
+    source = str(path)
+    book = reader.open_workbook(path, data_only=True)
+    return reader.edited_spec(book, reader.embedded_spec(book, source), source)
+
+
+def would_lose(path: Path, spec: Spec) -> list[str]:
+    """What rewriting `path` would drop: cells that differ from what `spec` generates (formulas
+    compared as text, so values recalculated by Excel do not count), added sheets and parts."""
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = Path(scratch) / "fresh.xlsx"
+        workbook.write(spec, fresh)
+        theirs = reader.open_workbook(path, data_only=False)
+        ours = reader.open_workbook(fresh, data_only=False)
+        lost = [f"sheet {name!r}" for name in theirs.sheetnames if name not in ours.sheetnames]
+        for name in theirs.sheetnames:
+            if name not in ours.sheetnames or name == SPEC_SHEET:  # the spec sheet records edits
+                continue
+            mine = ours[name]
+            for row in theirs[name].iter_rows():
+                for cell in row:
+                    if cell.value is not None and cell.value != mine[cell.coordinate].value:
+                        lost.append(f"{name}!{cell.coordinate} ({_short(cell.value)})")
+        lost += [f"{part}" for part in sorted(_parts(path) - _parts(fresh))]
+    return lost
+
+
+def _parts(path: Path) -> set[str]:
+    with zipfile.ZipFile(path) as package:
+        return {name for name in package.namelist() if name.startswith(ADDED_PARTS)}
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+def regenerate(path: Path, change: Callable[[Spec], Spec] = lambda spec: spec,
+               force: bool = False, backup: bool = True) -> Spec:
+    """Rewrite the workbook at `path` for its current spec, as `change` alters it."""
+    path = Path(path)
+    spec = current_spec(path)
+    new = change(spec)  # bad options are refused before anything is compared or written
+    lost = would_lose(path, spec)
+    if lost and not force:
+        shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+        raise UserError(f"{path}: regenerating would lose {shown}; use --force "
+                        f"(the backup keeps them)")
+    if backup:
+        with atomic_output(backup_path(path), force=True) as temporary:
+            shutil.copyfile(path, temporary)
+    workbook.write(new, path, force=True)
+    return new
+
+
+def workbooks_in(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).glob("*.xlsx")
+                  if not p.name.endswith(BACKUP_SUFFIX) and not p.name.startswith((".", "~$")))
+
+
+def stale(path: Path) -> list[str]:
+    """Why the workbook differs from what the current code writes for its spec (empty: current)."""
+    spec = current_spec(path)
+    reasons = []
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = Path(scratch) / path.name
+        workbook.write(spec, fresh)
+        if fresh.read_bytes() != path.read_bytes():
+            reasons.append(f"{path} differs from what backprop-xl writes for its spec")
+    beside = path.with_suffix(".toml")
+    if beside.exists():
+        try:
+            if Spec.from_toml(beside.read_text(encoding="utf-8"), str(beside)) != spec:
+                reasons.append(f"{beside} differs from the spec inside {path.name}")
+        except Exception as error:
+            reasons.append(f"{beside}: {error}")
+    return reasons

@@ -1,0 +1,475 @@
+"""The engine as xlwings user-defined functions: type the math into cells, watch it recalculate.
+
+Each function is a thin wrapper: it turns cell values into a Spec (or picks an activation or loss
+from functions.py), runs the engine, and lays the engine's numbers out as cells, so a cell shows
+exactly what `backprop-xl trace` and the workbooks show. The one expression written here is
+BP_LOSS's cost, the engine's own (engine.Step.loss), and a test holds the two equal.
+
+xlwings imports this module on Windows (xlwings.conf: "UDF MODULES","backprop_xl.udfs"; the
+`backprop-xl xlwings-setup DIR` command writes it); elsewhere the decorators do nothing and the
+functions are plain Python. A bad argument returns one readable string to the cell,
+"#backprop_xl: <what is wrong>", never a traceback.
+
+Ranges arrive as 2-D numpy arrays (xlwings' numpy converter, ndim=2: an empty cell reads as NaN);
+results go back as lists of rows, so a table spills as a dynamic array. Arguments carry no type
+annotations: xlwings would read them as converters.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import xlwings as xw
+
+from . import engine, export
+from .errors import SpecError, UserError
+from .functions import (ACTIVATION_NAMES, DEFAULT_LEAKY_SLOPE, FD_STEP, LOSSES, activation as
+                        activation_function, relative_difference)
+from .spec import MODES, Spec
+
+ERROR_PREFIX = "#backprop_xl: "
+CATEGORY = "backprop_xl"  # the group Excel's Insert Function dialog lists these under
+EXCEL_COLUMNS = 16_384
+TABLE_COLUMNS = ("trace", "all")
+
+# BP_STEP's row: (machine name in the engine's step record, how a header writes it)
+STEP_ROW = (("z1_1", "z"), ("a1_1", "a"), ("C", "C"), ("dC_da1_1", "dC/da"), ("da_dz1_1", "da/dz"),
+            ("dz_dw1_1_1", "dz/dw"), ("grad_w1_1_1", "dC/dw"), ("new_w1_1_1", "w'"))
+GRADCHECK_HEADER = ["parameter", "grad", "fd", "reldiff"]
+
+# The argument docs, shared where functions share an argument. Excel shows each in its Insert
+# Function dialog and keeps at most 255 characters of it.
+DOC = {
+    "x": "The input i of the neuron (a number).",
+    "weight": "The weight w at the start (a number).",
+    "target": "The target y the output a should reach (a number).",
+    "learning_rate": "r, greater than 0: each step changes a parameter p to p - r*dC/dp.",
+    "activation": f"The activation: {', '.join(ACTIVATION_NAMES)}. Default sigmoid.",
+    "layer_activation": "The activation of every layer, or a row of names, one per layer: "
+                        f"{', '.join(ACTIVATION_NAMES)}. Default sigmoid.",
+    "loss": f"The loss: {', '.join(LOSSES)}. Default squared_error.",
+    "steps": "How many training steps, one row each. Default 300.",
+    "columns": '"trace" (default): step, loss, each parameter and its gradient grad_<name>, as '
+               '`backprop-xl trace` prints them. "all": every quantity of the step, as in the '
+               "workbooks (z, a, C, dC/da, da/dz, dz/dw, dC/dw, new values).",
+    "layers": "The layer widths in a row: inputs first, then each layer, e.g. 2, 2, 2.",
+    "weights": "Every weight in one range, read row by row: layer 1 first; within a layer "
+               "neuron 1's weights (from input 1, 2, ...), then neuron 2's: w1_1_1, w1_1_2, "
+               "w1_2_1, ...",
+    "biases": 'One bias per neuron, read row by row, layer 1 first: b1_1, b1_2, ..., b2_1, ... An '
+              'empty cell or "" for a network without biases.',
+    "inputs": "The inputs, one row per sample, one column per input.",
+    "targets": "The targets, one row per sample (the rows of inputs), one column per output.",
+    "mode": '"batch" (default): every step averages over all samples; "stochastic": one sample '
+            "per step, in order, cycling.",
+    "update_biases": "TRUE (default) trains the biases; FALSE keeps them fixed, as Mazur's example "
+                     "does.",
+    "leaky_slope": f"leaky_relu's slope for z < 0. Default {DEFAULT_LEAKY_SLOPE}.",
+    "h": f"The step h of the central difference (C(p+h) - C(p-h)) / 2h. Default {FD_STEP:g}.",
+}
+
+
+def cell_errors(function):
+    """A bad argument's message goes back to the cell as "#backprop_xl: <message>", not raised."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except (UserError, ValueError, TypeError) as error:
+            return ERROR_PREFIX + str(error)
+
+    return wrapper
+
+
+# --- single-cell functions ---------------------------------------------------------------------
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("z", np.array, ndim=2, doc="A number, or a range of numbers: the sums z = w·x + b.")
+@xw.arg("activation", doc=DOC["activation"])
+@xw.arg("leaky_slope", doc=DOC["leaky_slope"])
+@cell_errors
+def BP_ACTIVATE(z, activation, leaky_slope=DEFAULT_LEAKY_SLOPE):  # noqa: N802 - Excel's style
+    """The activation a = f(z) of each cell of z: one number, or a range of the same shape."""
+    f = activation_function(_choice(activation, "activation", ACTIVATION_NAMES),
+                            _number(leaky_slope, "leaky_slope", default=DEFAULT_LEAKY_SLOPE))
+    z = _numbers(z, "z")
+    return _cells(f.value(z))
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("z", np.array, ndim=2, doc="A number, or a range of numbers: the sums z = w·x + b.")
+@xw.arg("activation", doc=DOC["activation"])
+@xw.arg("leaky_slope", doc=DOC["leaky_slope"])
+@cell_errors
+def BP_DERIVATIVE(z, activation, leaky_slope=DEFAULT_LEAKY_SLOPE):  # noqa: N802
+    """The derivative da/dz of the activation at each cell of z: one number, or a range."""
+    f = activation_function(_choice(activation, "activation", ACTIVATION_NAMES),
+                            _number(leaky_slope, "leaky_slope", default=DEFAULT_LEAKY_SLOPE))
+    z = _numbers(z, "z")
+    return _cells(f.derivative(z, f.value(z)))
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("a", np.array, ndim=2, doc="The outputs a: one row per sample, one column per output.")
+@xw.arg("y", np.array, ndim=2, doc="The targets y, the same shape as a.")
+@xw.arg("loss", doc=DOC["loss"])
+@cell_errors
+def BP_LOSS(a, y, loss):  # noqa: N802
+    """The cost C of outputs a against targets y: each sample's loss summed over its outputs, then
+    averaged over the samples (rows), as every step's C."""
+    function = LOSSES[_choice(loss, "loss", LOSSES)]
+    a, y = _numbers(a, "a"), _numbers(y, "y")
+    if a.shape != y.shape:
+        raise UserError(f"y: must have the shape of a ({_shape(a)}), got {_shape(y)}")
+    if function.needs_probabilities:
+        if not np.all((a > 0) & (a < 1)):
+            raise UserError(f"a: {function.name} needs outputs strictly between 0 and 1")
+        if not np.all((y >= 0) & (y <= 1)):
+            raise UserError(f"y: {function.name} needs targets between 0 and 1")
+    return float(function.value(a, y).sum(axis=1).mean())  # as engine.Step.loss
+
+
+# --- the single neuron of the lesson -----------------------------------------------------------
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("x", doc=DOC["x"])
+@xw.arg("weight", doc=DOC["weight"])
+@xw.arg("target", doc=DOC["target"])
+@xw.arg("learning_rate", doc=DOC["learning_rate"])
+@xw.arg("activation", doc=DOC["activation"])
+@xw.arg("loss", doc=DOC["loss"])
+@cell_errors
+def BP_STEP(x, weight, target, learning_rate, activation="sigmoid",  # noqa: N802
+            loss="squared_error"):
+    """One training step of one neuron, as one row: z, a, C, dC/da, da/dz, dz/dw, dC/dw, w'."""
+    spec = _neuron(x, weight, target, learning_rate, 1, activation, loss)
+    record = next(engine.run(spec)).record()
+    return [[record[name] for name, _ in STEP_ROW]]
+
+
+@xw.func(category=CATEGORY)
+@xw.arg("x", doc=DOC["x"])
+@xw.arg("weight", doc=DOC["weight"])
+@xw.arg("target", doc=DOC["target"])
+@xw.arg("learning_rate", doc=DOC["learning_rate"])
+@xw.arg("steps", doc=DOC["steps"])
+@xw.arg("activation", doc=DOC["activation"])
+@xw.arg("loss", doc=DOC["loss"])
+@xw.arg("columns", doc=DOC["columns"])
+@cell_errors
+def BP_TRAIN(x, weight, target, learning_rate, steps=300, activation="sigmoid",  # noqa: N802
+             loss="squared_error", columns="trace"):
+    """Train one neuron: a table with a header row and one row per step (step, loss, w1_1_1,
+    grad_w1_1_1), spilling below the cell."""
+    return _table(_neuron(x, weight, target, learning_rate, steps, activation, loss),
+                  _choice(columns, "columns", TABLE_COLUMNS, default="trace"))
+
+
+# --- networks ------------------------------------------------------------------------------------
+
+
+def network_ranges(function):
+    """The five range arguments that describe a network and its data, as 2-D numpy arrays."""
+    for name in reversed(("layers", "weights", "biases", "inputs", "targets")):
+        function = xw.arg(name, np.array, ndim=2, doc=DOC[name])(function)
+    return function
+
+
+
+@xw.func(category=CATEGORY)
+@network_ranges
+@xw.arg("learning_rate", doc=DOC["learning_rate"])
+@xw.arg("steps", doc=DOC["steps"])
+@xw.arg("activation", doc=DOC["layer_activation"])
+@xw.arg("loss", doc=DOC["loss"])
+@xw.arg("mode", doc=DOC["mode"])
+@xw.arg("update_biases", doc=DOC["update_biases"])
+@xw.arg("columns", doc=DOC["columns"])
+@cell_errors
+def BP_TRAIN_NETWORK(layers, weights, biases, inputs, targets, learning_rate,  # noqa: N802
+                     steps=300, activation="sigmoid", loss="squared_error", mode="batch",
+                     update_biases=True, columns="trace"):
+    """Train a network: a table with a header row (step, loss, each parameter by name, its
+    gradient grad_<name>) and one row per step, spilling below the cell."""
+    spec = _network(layers, weights, biases, inputs, targets, learning_rate=learning_rate,
+                    steps=steps, activation=activation, loss=loss, mode=mode,
+                    update_biases=update_biases)
+    return _table(spec, _choice(columns, "columns", TABLE_COLUMNS, default="trace"))
+
+
+@xw.func(category=CATEGORY)
+@network_ranges
+@xw.arg("activation", doc=DOC["layer_activation"])
+@xw.arg("loss", doc=DOC["loss"])
+@xw.arg("update_biases", doc=DOC["update_biases"])
+@xw.arg("h", doc=DOC["h"])
+@cell_errors
+def BP_GRADCHECK(layers, weights, biases, inputs, targets, activation="sigmoid",  # noqa: N802
+                 loss="squared_error", update_biases=True, h=FD_STEP):
+    """Each gradient of the cost over all samples against a central finite difference: one row per
+    trained parameter (parameter, grad, fd, reldiff), reldiff relative to the larger."""
+    spec = _network(layers, weights, biases, inputs, targets, steps=1, activation=activation,
+                    loss=loss, update_biases=update_biases)
+    h = _number(h, "h", default=FD_STEP)
+    if h <= 0:
+        raise UserError(f"h: must be greater than 0, got {h!r}")
+    step = next(engine.run(spec))
+    numeric = engine.finite_differences(step.network, np.array(spec.inputs, dtype=float),
+                                        np.array(spec.targets, dtype=float), spec.update_biases, h)
+    rows = [GRADCHECK_HEADER]
+    for name, _, gradient, _ in step.parameters():
+        rows.append([name, gradient, numeric[name],
+                     float(relative_difference(gradient, numeric[name]))])
+    return rows
+
+
+# --- from cells to a Spec, and from the engine to cells -----------------------------------------
+
+
+def _neuron(x, weight, target, learning_rate, steps, activation, loss) -> Spec:
+    return _spec({"data.inputs": "x", "network.weights": "weight", "data.targets": "target",
+                  "network.activations": "activation"},
+                 layers=[1, 1], weights=[[[_number(weight, "weight")]]],
+                 inputs=[[_number(x, "x")]], targets=[[_number(target, "target")]],
+                 learning_rate=_number(learning_rate, "learning_rate"),
+                 steps=_whole(steps, "steps", default=300),
+                 activations=[_choice(activation, "activation", ACTIVATION_NAMES, "sigmoid")],
+                 loss=_choice(loss, "loss", LOSSES, default="squared_error"))
+
+
+def _network(layers, weights, biases, inputs, targets, learning_rate=0.1, steps=1,
+             activation="sigmoid", loss="squared_error", mode="batch", update_biases=True) -> Spec:
+    widths = [_whole(value, "layers") for value in _numbers(layers, "layers").ravel()]
+    if len(widths) < 2:
+        raise UserError("layers: must list at least two widths: inputs, then each layer")
+    if min(widths) < 1:
+        raise UserError(f"layers: every width must be at least 1, got {_listed(widths)}")
+    shapes = list(zip(widths[1:], widths[:-1]))  # (neurons, inputs) of each layer
+    count = sum(rows * columns for rows, columns in shapes)
+    flat = _numbers(weights, "weights").ravel()
+    if flat.size != count:
+        raise UserError(f"weights: layers {_listed(widths)} take {count} weights "
+                        f"({' + '.join(f'{r}·{c}' for r, c in shapes)}), got {flat.size}")
+    matrices, start = [], 0
+    for rows, columns in shapes:
+        matrices.append(flat[start:start + rows * columns].reshape(rows, columns).tolist())
+        start += rows * columns
+    bias_rows = None
+    flat = _numbers(biases, "biases", allow_empty=True)
+    if flat is not None:
+        flat = flat.ravel()
+        if flat.size != sum(widths[1:]):
+            raise UserError(f"biases: layers {_listed(widths)} take {sum(widths[1:])} biases, "
+                            f"one per neuron, got {flat.size}")
+        bias_rows, start = [], 0
+        for neurons in widths[1:]:
+            bias_rows.append(flat[start:start + neurons].tolist())
+            start += neurons
+    return _spec({"data.inputs": "inputs", "data.targets": "targets", "network.weights": "weights",
+                  "network.biases": "biases", "network.layers": "layers",
+                  "network.activations": "activation", "network.update_biases": "update_biases"},
+                 layers=widths, weights=matrices, biases=bias_rows,
+                 inputs=_numbers(inputs, "inputs").tolist(),
+                 targets=_numbers(targets, "targets").tolist(),
+                 learning_rate=_number(learning_rate, "learning_rate"),
+                 steps=_whole(steps, "steps", default=300),
+                 activations=_layer_activations(activation, len(widths) - 1),
+                 loss=_choice(loss, "loss", LOSSES, default="squared_error"),
+                 mode=_choice(mode, "mode", MODES, default="batch"),
+                 update_biases=_flag(update_biases, "update_biases", default=True))
+
+
+def _spec(arguments: dict[str, str], **keywords) -> Spec:
+    """The Spec; its errors name the function's argument rather than the spec key."""
+    try:
+        return Spec(**keywords)
+    except SpecError as error:
+        key = error.key.split("[")[0]
+        raise UserError(f"{arguments.get(key, key)}: {error.why}") from None
+
+
+def _table(spec: Spec, columns: str) -> list[list]:
+    """The run as rows under a header of machine names: the trace's (export.columns and records,
+    so the table and `backprop-xl trace` agree), or every quantity of Step.record()."""
+    if columns == "trace":
+        header = export.columns(spec)
+        records = export.records(spec)
+    else:
+        records = (step.record() for step in engine.run(spec))
+        first = next(records)
+        header = list(first)
+        records = _chain(first, records)
+    if len(header) > EXCEL_COLUMNS:
+        raise UserError(f"the table would have {len(header):,} columns, more than Excel's "
+                        f"{EXCEL_COLUMNS:,}; try columns \"trace\" or a smaller network")
+    return [header, *([record[name] for name in header] for record in records)]
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+def _cells(values: np.ndarray):
+    """One number for a single cell, else the rows of numbers."""
+    return float(values[0, 0]) if values.size == 1 else values.tolist()
+
+
+# --- reading cell values -----------------------------------------------------------------------
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "an empty cell"
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        return "an empty cell"
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _shape(array: np.ndarray) -> str:
+    rows, columns = array.shape
+    return f"{rows} row{'s' * (rows != 1)} × {columns} column{'s' * (columns != 1)}"
+
+
+def _listed(values) -> str:
+    return ", ".join(str(value) for value in values)
+
+
+def _single(value, name: str):
+    """The one value of a cell: a 1×1 range or a one-item list counts as its value."""
+    if isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
+        array = np.array(value, dtype=object)
+        if array.size != 1:
+            raise UserError(f"{name}: must be a single cell, got a range of {array.size} cells")
+        return array.reshape(-1)[0]
+    return value
+
+
+def _is_empty(value) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "") or (
+        isinstance(value, (float, np.floating)) and math.isnan(value))
+
+
+def _number(value, name: str, default: float | None = None) -> float:
+    value = _single(value, name)
+    if default is not None and _is_empty(value):
+        return default
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise UserError(f"{name}: must be a number, got {_shown(value)}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise UserError(f"{name}: must be a finite number, got {value!r}")
+    return value
+
+
+def _whole(value, name: str, default: int | None = None) -> int:
+    number = _number(value, name, default)
+    if not number.is_integer():
+        raise UserError(f"{name}: must be a whole number, got {number!r}")
+    return int(number)
+
+
+def _flag(value, name: str, default: bool) -> bool:
+    value = _single(value, name)
+    if _is_empty(value):
+        return default
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise UserError(f"{name}: must be TRUE or FALSE, got {_shown(value)}")
+
+
+def _choice(value, name: str, known, default: str | None = None) -> str:
+    """A name from `known`, in any letter case; an empty cell is the default."""
+    value = _single(value, name)
+    if _is_empty(value):
+        if default is not None:
+            return default
+        raise UserError(f"{name}: is missing (known: {', '.join(known)})")
+    if isinstance(value, str) and value.strip().lower() in known:
+        return value.strip().lower()
+    raise UserError(f"unknown {name} {_shown(value)} (known: {', '.join(known)})")
+
+
+def _layer_activations(value, layers: int) -> list[str]:
+    """One activation name for every layer, or one name per layer."""
+    if isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
+        names = [item for item in np.array(value, dtype=object).ravel() if not _is_empty(item)]
+        if len(names) > 1:
+            if len(names) != layers:
+                raise UserError(f"activation: give one name for all layers or one per layer, "
+                                f"{layers}, got {len(names)}")
+            return [_choice(item, "activation", ACTIVATION_NAMES) for item in names]
+        value = names[0] if names else None
+    return [_choice(value, "activation", ACTIVATION_NAMES, default="sigmoid")] * layers
+
+
+def _numbers(value, name: str, allow_empty: bool = False) -> np.ndarray | None:
+    """A range as a 2-D float array: every cell a finite number. With allow_empty, a range with no
+    values at all (an empty cell, "", nothing) is None."""
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        if allow_empty:
+            return None
+        raise UserError(f"{name}: is empty")
+    array = value if isinstance(value, np.ndarray) else np.array(value, dtype=object)
+    if array.ndim > 2:
+        raise UserError(f"{name}: must be a range of rows and columns")
+    array = array.reshape((1,) * (2 - array.ndim) + array.shape)
+    if array.size == 0:
+        if allow_empty:
+            return None
+        raise UserError(f"{name}: is empty")
+    if array.dtype.kind in "fiu":  # xlwings' numpy converter: numbers, NaN for an empty cell
+        numbers = array.astype(float)
+        if np.isfinite(numbers).all():
+            return numbers
+        empty = np.isnan(numbers)
+        if allow_empty and empty.all():
+            return None
+        row, column = np.argwhere(~np.isfinite(numbers))[0]
+        what = "is empty" if empty[row, column] else f"is {numbers[row, column]!r}"
+        raise UserError(f"{name}: {_where(array, row, column)} {what}; every cell must hold a "
+                        f"finite number")
+    if array.dtype.kind == "U":
+        # xlwings' numpy converter turns a range mixing numbers and text into text throughout
+        # (1.5 becomes "1.5", an empty cell "nan"): name the first cell that was text.
+        for (row, column), item in np.ndenumerate(array):
+            try:
+                float(item)
+            except ValueError:
+                what = "is empty" if item.strip() == "" else f"holds {str(item)!r}, not a number"
+                raise UserError(f"{name}: {_where(array, row, column)} {what}") from None
+        raise UserError(f"{name}: must hold numbers, not text")
+    cells = array.astype(object)
+    if allow_empty and all(_is_empty(item) for item in cells.ravel()):
+        return None
+    numbers = np.empty(cells.shape)
+    for (row, column), item in np.ndenumerate(cells):
+        if _is_empty(item):
+            raise UserError(f"{name}: {_where(cells, row, column)} is empty; every cell must "
+                            f"hold a number")
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, float, np.number)):
+            raise UserError(f"{name}: {_where(cells, row, column)} holds {_shown(item)}, "
+                            f"not a number")
+        numbers[row, column] = item
+        if not math.isfinite(numbers[row, column]):
+            raise UserError(f"{name}: {_where(cells, row, column)} is {float(item)!r}; every "
+                            f"cell must hold a finite number")
+    return numbers
+
+
+def _where(array: np.ndarray, row: int, column: int) -> str:
+    if array.size == 1:
+        return "the cell"
+    rows, columns = array.shape
+    if rows == 1:
+        return f"cell {column + 1} of the row"
+    if columns == 1:
+        return f"cell {row + 1} of the column"
+    return f"the cell in row {row + 1}, column {column + 1} of the range"

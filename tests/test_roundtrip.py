@@ -1,0 +1,196 @@
+"""Round trip: a workbook carries its spec; regenerate reads the cells as the user left them, keeps
+a backup and never silently loses what the user added; --check catches stale examples; verify
+catches tampered values and formulas; a write killed half-way leaves the old file as it was."""
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from backprop_xl import engine
+from backprop_xl.presets import preset
+from test_cli import run, snapshot
+from test_workbook import defined_names, machine_names
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "workbooks"
+
+
+def set_named(path, **values):
+    """Type values into named cells, as a user would in Excel (openpyxl drops cached values)."""
+    names = defined_names(path)
+    book = openpyxl.load_workbook(path)
+    for name, value in values.items():
+        sheet, address = names[name]
+        book[sheet][address] = value
+    book.save(path)
+
+
+def column_values(path, name):
+    letter = {n: letter for letter, n in machine_names(path).items()}[name]
+    sheet = openpyxl.load_workbook(path, data_only=True)["Steps"]
+    return [cell.value for cell in sheet[letter][1:] if cell.value is not None]
+
+
+def test_edit_then_regenerate_with_more_steps(tmp_path, capsys):
+    book = tmp_path / "seed.xlsx"
+    assert run(capsys, "generate", "-o", str(book), "--steps", "50")[0] == 0
+    original = book.read_bytes()
+    set_named(book, learning_rate=0.3, init_w1_1_1=-0.5, input=2.0)
+    assert run(capsys, "regenerate", str(book), "--steps", "500")[0] == 0
+    edited = preset("seed").with_overrides(learning_rate=0.3, weights=[[[-0.5]]], inputs=[[2.0]],
+                                           steps=500)
+    expected = engine.trace(edited)
+    assert column_values(book, "new_w1_1_1") == pytest.approx(list(expected["new_w1_1_1"]), rel=1e-12)
+    assert column_values(book, "step") == list(range(1, 501))
+    backup = tmp_path / "seed.backup.xlsx"
+    assert backup.exists() and backup.read_bytes() != original  # the edited file, as it was
+    # the new workbook remembers the edited run
+    status, out, _ = run(capsys, "regenerate", str(book), "--check")
+    assert status == 0
+
+
+def test_an_untouched_workbook_regenerates_to_the_same_bytes(tmp_path, capsys):
+    book = tmp_path / "xor.xlsx"
+    assert run(capsys, "generate", "xor", "-o", str(book), "--steps", "5")[0] == 0
+    before = book.read_bytes()
+    assert run(capsys, "regenerate", str(book), "--no-backup")[0] == 0
+    assert book.read_bytes() == before
+    assert not (tmp_path / "xor.backup.xlsx").exists()
+
+
+def test_added_content_is_named_and_refused_unless_forced(tmp_path, capsys):
+    book = tmp_path / "seed.xlsx"
+    assert run(capsys, "generate", "-o", str(book), "--steps", "10")[0] == 0
+    workbook = openpyxl.load_workbook(book)
+    workbook.create_sheet("My notes")["A1"] = "keep me"
+    workbook["Steps"]["S30"] = "my remark"
+    workbook["Steps"]["C4"] = "=1+1"  # a formula the user changed
+    workbook.save(book)
+    before = snapshot(tmp_path)
+    status, out, err = run(capsys, "regenerate", str(book))
+    assert status == 2 and len(err.splitlines()) == 1
+    assert "'My notes'" in err and "Steps!S30" in err and "Steps!C4" in err and "--force" in err
+    assert snapshot(tmp_path) == before
+    assert run(capsys, "regenerate", str(book), "--force")[0] == 0
+    kept = openpyxl.load_workbook(tmp_path / "seed.backup.xlsx")
+    assert kept["My notes"]["A1"].value == "keep me" and kept["Steps"]["S30"].value == "my remark"
+    assert "My notes" not in openpyxl.load_workbook(book).sheetnames
+
+
+def foreign_workbook(path):
+    book = openpyxl.Workbook()
+    book.active["A1"] = 42
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: foreign_workbook(d / "other.xlsx"),
+    lambda d: (d / "notes.xlsx", (d / "notes.xlsx").write_text("not a zip"))[0],
+    lambda d: (d / "cut.xlsx", (d / "cut.xlsx").write_bytes((EXAMPLES / "seed.xlsx").read_bytes()[:5000]))[0],
+    lambda d: d / "missing.xlsx",
+], ids=["made by another program", "not an xlsx", "truncated", "missing"])
+@pytest.mark.parametrize("command", [["regenerate"], ["verify"], ["regenerate", "--check"]])
+def test_foreign_and_damaged_workbooks_are_refused(tmp_path, capsys, make, command):
+    path = make(tmp_path)
+    before = snapshot(tmp_path)
+    status, out, err = run(capsys, command[0], str(path), *command[1:])
+    assert status == 2 and len(err.splitlines()) == 1 and err.startswith("backprop-xl: ")
+    assert "Traceback" not in err
+    assert snapshot(tmp_path) == before
+
+
+def test_check_catches_a_stale_example(tmp_path, capsys):
+    folder = tmp_path / "workbooks"
+    shutil.copytree(EXAMPLES, folder)
+    assert run(capsys, "regenerate", str(folder), "--check")[0] == 0
+    # a workbook written by "older code": same spec, different bytes
+    stale = folder / "chain.xlsx"
+    with zipfile.ZipFile(EXAMPLES / "chain.xlsx") as source, zipfile.ZipFile(stale, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                data = data.replace(b"2026-01-01", b"2025-01-01")
+            target.writestr(item, data)
+    # and a spec file that no longer matches its workbook
+    (folder / "seed.toml").write_text(preset("seed").with_overrides(steps=301).to_toml())
+    before = snapshot(folder)
+    status, out, err = run(capsys, "regenerate", str(folder), "--check")
+    assert status == 1
+    assert "chain.xlsx" in out and "seed.toml" in out and "mazur" not in out
+    assert snapshot(folder) == before
+
+
+def tamper(path, address, pattern, replacement):
+    """Rewrite one cell's XML inside the package, as a hand edit or a faulty tool would."""
+    temporary = path.with_suffix(".tmp")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                cell = re.search(rf'<c r="{address}"[^>]*>.*?</c>'.encode(), data).group(0)
+                data = data.replace(cell, re.sub(pattern, replacement, cell))
+            target.writestr(item, data)
+    temporary.replace(path)
+
+
+@pytest.mark.parametrize("address, pattern, replacement, by", [
+    ("E5", rb"<v>[^<]*</v>", b"<v>0.5</v>", "engine"),
+    ("I7", rb"<f>[^<]*</f>", b"<f>F7*G7</f>", "layout"),
+], ids=["cached value", "formula"])
+def test_verify_catches_tampering(tmp_path, capsys, address, pattern, replacement, by):
+    book = tmp_path / "seed.xlsx"
+    assert run(capsys, "generate", "-o", str(book), "--steps", "20")[0] == 0
+    assert run(capsys, "verify", str(book))[0] == 0
+    tamper(book, address, pattern, replacement)
+    status, out, err = run(capsys, "verify", str(book))
+    assert status == 1
+    assert f"Steps!{address}" in out and by in out
+
+
+@pytest.mark.libreoffice
+def test_a_workbook_edited_and_recalculated_verifies(tmp_path, capsys):
+    """Edit a parameter, let a spreadsheet application recalculate and save: it verifies."""
+    book = tmp_path / "mazur.xlsx"
+    assert run(capsys, "generate", "mazur", "-o", str(book), "--steps", "30")[0] == 0
+    set_named(book, learning_rate=0.9, init_w1_1_1=0.05)
+    edited = tmp_path / "out" / "mazur.xlsx"
+    from backprop_xl.recalc import RECALC_PROFILE, soffice
+    profile = tmp_path / "profile"
+    (profile / "user").mkdir(parents=True)
+    (profile / "user" / "registrymodifications.xcu").write_text(RECALC_PROFILE)
+    subprocess.run([soffice(), f"-env:UserInstallation=file://{profile}", "--headless",
+                    "--convert-to", "xlsx", "--outdir", str(edited.parent), str(book)],
+                   check=True, capture_output=True, timeout=300,
+                   env={**__import__("os").environ, "SC_NO_THREADED_CALCULATION": "1"})
+    status, out, err = run(capsys, "verify", str(edited))
+    assert status == 0, out
+
+
+@pytest.mark.parametrize("command", [["generate", "xor", "--steps", "3000"], ["regenerate"]])
+def test_a_write_killed_half_way_leaves_the_old_file(tmp_path, capsys, command):
+    book = tmp_path / "book.xlsx"
+    assert run(capsys, "generate", "xor", "-o", str(book), "--steps", "3")[0] == 0
+    if command == ["regenerate"]:
+        command = ["regenerate", str(book), "--steps", "3000", "--no-backup"]
+    else:
+        command = command + ["-o", str(book), "--force"]
+    before = book.read_bytes()
+    process = subprocess.Popen([sys.executable, "-m", "backprop_xl", *command],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".book.xlsx.*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_path.glob(".book.xlsx.*.tmp")), "the write never started"
+    time.sleep(0.5)  # well into writing
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert book.read_bytes() == before
