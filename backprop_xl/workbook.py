@@ -14,6 +14,7 @@ from pathlib import Path
 
 import xlsxwriter
 from xlsxwriter.exceptions import XlsxWriterException
+from xlsxwriter.worksheet import Worksheet
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import __version__, engine
@@ -42,17 +43,31 @@ PHASE_COLOURS = {"step": "#D9D9D9", "parameters": "#BDD7EE", "forward": "#E2EFDA
                  "loss": "#F8CBAD", "backward": "#FCE4D6", "update": "#DDEBF7", "check": "#E4DFEC"}
 
 
-def write(spec: Spec, path: Path, force: bool = False) -> None:
-    """Write `spec`'s run to `path`, atomically; refuse an existing file unless `force`."""
+# The only functions our formulas call. None is one of the newer Excel functions that XlsxWriter
+# rewrites with an _xlfn. prefix, so its search for them, some 29 regular expressions run on every
+# formula and most of the writing time (DESIGN.md), can be skipped; tests hold the bytes equal.
+FORMULA_FUNCTIONS = ("ABS", "AVERAGE", "EXP", "IF", "INDEX", "LN", "MAX", "MIN", "MOD", "TANH")
+
+
+class PlainFormulaWorksheet(Worksheet):
+    """A worksheet that stores formulas as given, without searching them for newer functions."""
+
+    def _prepare_formula(self, formula, expand_future_functions=False):
+        return formula[1:] if formula.startswith("=") else formula
+
+
+def write(spec: Spec, path: Path, force: bool = False, plain_formulas: bool = True) -> None:
+    """Write `spec`'s run to `path`, atomically; refuse an existing file unless `force`.
+    `plain_formulas=False` lets XlsxWriter prepare every formula itself (for comparison)."""
     layout = Layout(spec)  # refuses what a sheet cannot hold, before touching files
     with atomic_output(Path(path), force) as temporary:
         try:
-            _write(layout, temporary)
+            _write(layout, temporary, PlainFormulaWorksheet if plain_formulas else None)
         except XlsxWriterException as error:
             raise UserError(f"cannot write {path}: {error}") from None
 
 
-def _write(layout: Layout, path: Path) -> None:
+def _write(layout: Layout, path: Path, worksheet_class=None) -> None:
     spec, columns = layout.spec, layout.columns
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     book.set_properties({
@@ -66,7 +81,7 @@ def _write(layout: Layout, path: Path) -> None:
     # them far off to the right, so they get a first sheet of their own.
     beside = len(columns) <= SIDE_BY_SIDE_COLUMNS
     overview = None if beside else book.add_worksheet(OVERVIEW_SHEET)
-    sheet = book.add_worksheet(SHEET)
+    sheet = book.add_worksheet(SHEET, worksheet_class=worksheet_class)
     side_sheet = sheet if beside else overview
     label_column = len(columns) + 1 if beside else 0
     side, chart_row = _side_block(layout, book, styles, label_column)
