@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from .engine import bias_name, neuron_name, parameter_names, sample_suffix, weight_name
 from .errors import SpecError
@@ -69,6 +69,20 @@ class Row:
 
     def previous(self, key: str) -> str:
         return xl_rowcol_to_cell(self.row - 1, self.positions[key])
+
+
+class TemplateRow(Row):
+    """Any row but the first (or the first): addresses come out as placeholders, {r} for this
+    row's number and {p} for the previous row's, so a column's formula is built once."""
+
+    def __init__(self, positions: dict[str, int], first: bool):
+        self.positions, self.first = positions, first
+
+    def __getitem__(self, key: str) -> str:
+        return xl_col_to_name(self.positions[key]) + "{r}"
+
+    def previous(self, key: str) -> str:
+        return xl_col_to_name(self.positions[key]) + "{p}"
 
 
 def data_name(kind: str, index: int, width: int) -> str:
@@ -391,6 +405,14 @@ class Layout:
                         and j == 1 else None,
                         lambda r, n=n: f"{r['dC_da' + n]}*{r['da_dz' + n]}", "backward"))
         return columns
+
+    def formulas(self) -> list[tuple[str, str] | None]:
+        """Per column, its formula text for the first step's row and for any later row, with
+        {r} and {p} standing for the row's and the previous row's numbers; None for a constant."""
+        positions = {column.key: index for index, column in enumerate(self.columns)}
+        first, later = TemplateRow(positions, True), TemplateRow(positions, False)
+        return [None if column.formula is None else
+                ("=" + column.formula(first), "=" + column.formula(later)) for column in self.columns]
 
     # --- words ---------------------------------------------------------------------------------
 

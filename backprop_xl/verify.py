@@ -17,7 +17,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import engine, reader, recalc
 from .errors import UserError
-from .layout import HEADER_ROW, SHEET, Layout, Row
+from .layout import HEADER_ROW, SHEET, Layout
 
 
 @dataclass(frozen=True)
@@ -55,22 +55,22 @@ def verify(path: Path, libreoffice: bool = False) -> list[Disagreement]:
     cached_book = reader.open_workbook(path, data_only=True)
     layout = Layout(spec)
     columns = layout.columns
-    positions = {column.key: index for index, column in enumerate(columns)}
     formulas_sheet, cached_sheet = book[SHEET], cached_book[SHEET]
     found: list[Disagreement] = []
     expected: dict[str, tuple[str, float]] = {}
 
+    templates = layout.formulas()
     steps = engine.run(spec, gradient_check=layout.gradient_check)
     show = sys.stderr.isatty()  # a progress bar only where a person watches
     with click.progressbar(steps, length=spec.steps, label="engine", file=sys.stderr,
                            hidden=not show) as bar:
         for step in bar:
             row = HEADER_ROW + step.number
-            record, cells = step.record(), Row(row, positions)
+            record, numbers = step.record(), {"r": row + 1, "p": row}
             for index, column in enumerate(columns):
                 address = xl_rowcol_to_cell(row, index)
                 text = formulas_sheet[address].value
-                wanted = column.formula and "=" + column.formula(cells)
+                wanted = templates[index] and templates[index][step.number > 1].format_map(numbers)
                 if wanted and text != wanted:
                     found.append(Disagreement(SHEET, address, column.key, text, wanted, "layout"))
                 value = cached_sheet[address].value

@@ -22,7 +22,7 @@ from .errors import UserError
 from .files import atomic_output
 from .layout import (CHART_PARAMETERS, DATA_SHEET, HEADER_ROW, OVERVIEW_SHEET, SHEET, SPEC_MARKER,
                      SPEC_SHEET,
-                     Layout, Row, data_name)
+                     Layout, data_name)
 from .spec import Spec
 
 # A fixed creation date makes the same spec give the same bytes.
@@ -113,16 +113,18 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> None:
 
     positions = {column.key: index for index, column in enumerate(columns)}
     number_styles = [styles[column.number_format] for column in columns]
+    templates = layout.formulas()
     for step in engine.run(spec, gradient_check=layout.gradient_check):
         row = HEADER_ROW + step.number
         record = step.record()
-        cells = Row(row, positions)
+        numbers = {"r": row + 1, "p": row}
         for index, column in enumerate(columns):
-            if column.formula is None:
+            if templates[index] is None:
                 _check(sheet.write_number(row, index, record[column.key], number_styles[index]))
             else:
-                _check(sheet.write_formula(row, index, "=" + column.formula(cells),
-                                           number_styles[index], record[column.key]))
+                formula = templates[index][step.number > 1].format_map(numbers)
+                _check(sheet.write_formula(row, index, formula, number_styles[index],
+                                           record[column.key]))
         if beside:
             _write_side(sheet, side, row)
     if beside:
