@@ -64,15 +64,17 @@ class Network:
             a.append(f.value(sums))
         return z, a
 
-    def cost(self, x: np.ndarray, y: np.ndarray) -> float:
-        """The step's cost: each sample's loss summed over the outputs, averaged over samples."""
-        return float(self.loss.value(self.forward(x)[1][-1], y).sum(axis=1).mean())
-
-    def with_parameter(self, kind: str, index: tuple, change: float) -> "Network":
-        weights = [w.copy() for w in self.weights]
-        biases = None if self.biases is None else [b.copy() for b in self.biases]
-        (weights if kind == "w" else biases)[index[0]][index[1:]] += change
-        return Network(weights, biases, self.activations, self.loss)
+    def costs(self, x: np.ndarray, y: np.ndarray, weights: list[np.ndarray],
+              biases: list[np.ndarray] | None) -> np.ndarray:
+        """The step's cost (each sample's loss summed over the outputs, averaged over samples)
+        for many parameter sets at once: weights[l] has shape (sets, neurons, inputs)."""
+        a = np.broadcast_to(x, (len(weights[0]),) + x.shape)
+        for index, f in enumerate(self.activations):
+            sums = np.einsum("bsi,bji->bsj", a, weights[index])
+            if biases is not None:
+                sums = sums + biases[index][:, None, :]
+            a = f.value(sums)
+        return self.loss.value(a, y).sum(axis=2).mean(axis=1)
 
 
 @dataclass
@@ -193,17 +195,25 @@ def train_step(number: int, samples: list[int], network: Network, x: np.ndarray,
 
 def finite_differences(network: Network, x: np.ndarray, y: np.ndarray, update_biases: bool,
                        h: float = FD_STEP) -> dict[str, float]:
-    """Central differences (C(p + h) - C(p - h)) / 2h of the step's cost for every trained parameter."""
-    estimates = {}
+    """Central differences (C(p + h) - C(p - h)) / 2h of the step's cost for every trained
+    parameter, all perturbed copies of the network evaluated together."""
+    places = []  # (weights or biases, layer index, position, name)
     for index, w in enumerate(network.weights):
-        places = [("w", (index, j, k), weight_name(index + 1, j + 1, k + 1)) for j, k in np.ndindex(w.shape)]
+        places += [("w", index, (j, k), weight_name(index + 1, j + 1, k + 1))
+                   for j, k in np.ndindex(w.shape)]
         if network.biases is not None and update_biases:
-            places += [("b", (index, j), bias_name(index + 1, j + 1)) for j in range(w.shape[0])]
-        for kind, place, name in places:
-            up = network.with_parameter(kind, place, h).cost(x, y)
-            down = network.with_parameter(kind, place, -h).cost(x, y)
-            estimates[name] = (up - down) / (2 * h)
-    return estimates
+            places += [("b", index, (j,), bias_name(index + 1, j + 1)) for j in range(w.shape[0])]
+    sets = 2 * len(places)  # set 2i moves parameter i up by h, set 2i + 1 down
+    weights = [np.repeat(w[None], sets, axis=0) for w in network.weights]
+    biases = None if network.biases is None else [np.repeat(b[None], sets, axis=0)
+                                                  for b in network.biases]
+    for i, (kind, index, position, _) in enumerate(places):
+        moved = (weights if kind == "w" else biases)[index]
+        moved[(2 * i,) + position] += h
+        moved[(2 * i + 1,) + position] -= h
+    costs = network.costs(x, y, weights, biases)
+    return {name: float((costs[2 * i] - costs[2 * i + 1]) / (2 * h))
+            for i, (_, _, _, name) in enumerate(places)}
 
 
 def run(spec: Spec, gradient_check: bool = False) -> Iterator[Step]:
