@@ -95,6 +95,8 @@ class Step:
     dz_dw: list[np.ndarray]  # per sample, the input a[l] of each weight
     weight_gradients: list[np.ndarray]  # per sample: (samples, neurons, inputs)
     bias_gradients: list[np.ndarray]  # per sample: (samples, neurons)
+    mean_weight_gradients: list[np.ndarray]  # averaged over the samples: what the update uses
+    mean_bias_gradients: list[np.ndarray]
     new_weights: list[np.ndarray]
     new_biases: list[np.ndarray] | None
     update_biases: bool
@@ -108,12 +110,12 @@ class Step:
     def parameters(self):
         """(name, value, mean gradient, new value) of every trained parameter, in table order."""
         for index, w in enumerate(self.network.weights):
-            gradient = self.weight_gradients[index].mean(axis=0)
+            gradient = self.mean_weight_gradients[index]
             for (j, k), value in np.ndenumerate(w):
                 yield (weight_name(index + 1, j + 1, k + 1), float(value), float(gradient[j, k]),
                        float(self.new_weights[index][j, k]))
             if self.network.biases is not None and self.update_biases:
-                gradient = self.bias_gradients[index].mean(axis=0)
+                gradient = self.mean_bias_gradients[index]
                 for j, value in enumerate(self.network.biases[index]):
                     yield (bias_name(index + 1, j + 1), float(value), float(gradient[j]),
                            float(self.new_biases[index][j]))
@@ -127,7 +129,8 @@ class Step:
                 row[f"x{k}"] = float(value)
             for k, value in enumerate(self.y[0], start=1):
                 row[f"y{k}"] = float(value)
-        for name, value, _, _ in self.parameters():
+        parameters = list(self.parameters())
+        for name, value, _, _ in parameters:
             row[name] = value
         count = len(self.samples)
         for s, sample in enumerate(self.samples):
@@ -151,7 +154,7 @@ class Step:
                     for j, value in enumerate(self.bias_gradients[index][s]):
                         row["grad_" + bias_name(index + 1, j + 1) + suffix] = float(value)
         row["C"] = self.loss
-        for name, value, gradient, new_value in self.parameters():
+        for name, value, gradient, new_value in parameters:
             row["grad_" + name] = gradient
             row["new_" + name] = new_value
             if self.finite_differences is not None:
@@ -181,12 +184,15 @@ def train_step(number: int, samples: list[int], network: Network, x: np.ndarray,
         bias_gradients[index] = delta  # dz/db = 1
         upstream = delta @ network.weights[index]
     rate = float(spec.learning_rate)
-    new_weights = [w - rate * g.mean(axis=0) for w, g in zip(network.weights, weight_gradients)]
+    mean_weight_gradients = [g.mean(axis=0) for g in weight_gradients]
+    mean_bias_gradients = [g.mean(axis=0) for g in bias_gradients]
+    new_weights = [w - rate * g for w, g in zip(network.weights, mean_weight_gradients)]
     new_biases = network.biases
     if network.biases is not None and spec.update_biases:
-        new_biases = [b - rate * g.mean(axis=0) for b, g in zip(network.biases, bias_gradients)]
+        new_biases = [b - rate * g for b, g in zip(network.biases, mean_bias_gradients)]
     step = Step(number, samples, network, z, a, y, network.loss.value(a[-1], y).sum(axis=1),
-                dC_da, da_dz, dz_dw, weight_gradients, bias_gradients, new_weights, new_biases,
+                dC_da, da_dz, dz_dw, weight_gradients, bias_gradients, mean_weight_gradients,
+                mean_bias_gradients, new_weights, new_biases,
                 spec.update_biases, spec.mode == "stochastic" and spec.n_samples > 1)
     if gradient_check:
         step.finite_differences = finite_differences(network, x, y, spec.update_biases, spec.fd_step)
