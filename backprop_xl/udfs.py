@@ -136,13 +136,19 @@ def BP_LOSS(a, y, loss):  # noqa: N802
 # --- the single neuron of the lesson -----------------------------------------------------------
 
 
+def documented(*names, **doc_keys):
+    """xw.arg for each named scalar argument, with its text from DOC (under another key where
+    doc_keys says so, as activation="layer_activation")."""
+    def decorate(function):
+        for name in reversed(names + tuple(doc_keys)):
+            function = xw.arg(name, doc=DOC[doc_keys.get(name, name)])(function)
+        return function
+    return decorate
+
+
+
 @xw.func(category=CATEGORY)
-@xw.arg("x", doc=DOC["x"])
-@xw.arg("weight", doc=DOC["weight"])
-@xw.arg("target", doc=DOC["target"])
-@xw.arg("learning_rate", doc=DOC["learning_rate"])
-@xw.arg("activation", doc=DOC["activation"])
-@xw.arg("loss", doc=DOC["loss"])
+@documented("x", "weight", "target", "learning_rate", "activation", "loss")
 @cell_errors
 def BP_STEP(x, weight, target, learning_rate, activation="sigmoid",  # noqa: N802
             loss="squared_error"):
@@ -153,14 +159,7 @@ def BP_STEP(x, weight, target, learning_rate, activation="sigmoid",  # noqa: N80
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("x", doc=DOC["x"])
-@xw.arg("weight", doc=DOC["weight"])
-@xw.arg("target", doc=DOC["target"])
-@xw.arg("learning_rate", doc=DOC["learning_rate"])
-@xw.arg("steps", doc=DOC["steps"])
-@xw.arg("activation", doc=DOC["activation"])
-@xw.arg("loss", doc=DOC["loss"])
-@xw.arg("columns", doc=DOC["columns"])
+@documented("x", "weight", "target", "learning_rate", "steps", "activation", "loss", "columns")
 @cell_errors
 def BP_TRAIN(x, weight, target, learning_rate, steps=300, activation="sigmoid",  # noqa: N802
              loss="squared_error", columns="trace"):
@@ -183,13 +182,8 @@ def network_ranges(function):
 
 @xw.func(category=CATEGORY)
 @network_ranges
-@xw.arg("learning_rate", doc=DOC["learning_rate"])
-@xw.arg("steps", doc=DOC["steps"])
-@xw.arg("activation", doc=DOC["layer_activation"])
-@xw.arg("loss", doc=DOC["loss"])
-@xw.arg("mode", doc=DOC["mode"])
-@xw.arg("update_biases", doc=DOC["update_biases"])
-@xw.arg("columns", doc=DOC["columns"])
+@documented("learning_rate", "steps", "loss", "mode", "update_biases", "columns",
+            activation="layer_activation")
 @cell_errors
 def BP_TRAIN_NETWORK(layers, weights, biases, inputs, targets, learning_rate,  # noqa: N802
                      steps=300, activation="sigmoid", loss="squared_error", mode="batch",
@@ -204,10 +198,7 @@ def BP_TRAIN_NETWORK(layers, weights, biases, inputs, targets, learning_rate,  #
 
 @xw.func(category=CATEGORY)
 @network_ranges
-@xw.arg("activation", doc=DOC["layer_activation"])
-@xw.arg("loss", doc=DOC["loss"])
-@xw.arg("update_biases", doc=DOC["update_biases"])
-@xw.arg("h", doc=DOC["h"])
+@documented("loss", "update_biases", "h", activation="layer_activation")
 @cell_errors
 def BP_GRADCHECK(layers, weights, biases, inputs, targets, activation="sigmoid",  # noqa: N802
                  loss="squared_error", update_biases=True, h=FD_STEP):
