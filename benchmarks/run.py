@@ -59,10 +59,9 @@ FLAT = 1.10  # "flat": the largest size's peak within 10% of the smallest size's
 ENGINE_SHARE = 0.05  # trace under 5% of generate's time
 TRACE_MILLION_SECONDS = 2.0  # trace of 1,000,000 seed steps
 
-# --- measuring a child process -----------------------------------------------------------------
-
-
 TIME = "/usr/bin/time"  # GNU time
+
+# --- measuring a child process -----------------------------------------------------------------
 
 
 def measure(command: list[str], stdout=None, memory_limit: int | None = None) -> dict:
@@ -326,6 +325,9 @@ def measure_size(preset: str, steps: int, repeat: int, verify: float | None, che
         say(f"{preset} {steps:,}: verify")
         rows.append(summary("verify", preset, steps,
                             [run_verify(book, verify) for _ in range(repeat)]))
+    else:
+        rows.append({"case": "verify", "preset": preset, "steps": steps, "seconds": None,
+                     "peak_mb": None, "runs": [], "note": "skipped (--verify runs it)"})
     checks = {}
     if check_rows:
         with cells.open("rb") as stream:
@@ -338,6 +340,8 @@ def measure_size(preset: str, steps: int, repeat: int, verify: float | None, che
 
 def add_ratios(rows: list[dict]) -> None:
     for row in rows:
+        if row["seconds"] is None:
+            continue
         for name in ("A", "B"):
             base = next(r for r in rows if r["case"] == f"baseline {name}"
                         and r["preset"] == row["preset"] and r["steps"] == row["steps"])
@@ -393,11 +397,14 @@ def targets(rows: list[dict], presets: list[str], startup: float) -> list[tuple[
     return lines
 
 
-def trace_million(seed: list[dict], startup: float) -> tuple[str, bool]:
+def trace_million(seed: list[dict], startup: float) -> tuple[str, bool | None]:
     """The seed trace at 1,000,000 steps: scaled from the largest size measured (the startup
     cost stays fixed, the per-step cost scales), with its memory judged by flatness."""
     last = seed[-1]
-    per_step = max(last["seconds"] - startup, 0) / last["steps"]
+    per_step = (last["seconds"] - startup) / last["steps"]
+    if per_step <= 0:
+        return (f"trace of 1,000,000 seed steps: {last['steps']:,} steps are too few to tell "
+                "the per-step cost from the startup", None)
     seconds = startup + per_step * 1_000_000
     how = ("measured at" if last["steps"] >= 1_000_000 else "extrapolated from") + \
         f" {last['steps']:,} steps"
@@ -419,7 +426,8 @@ def say(text: str) -> None:
 def table(rows: list[dict]) -> str:
     header = ("case", "preset", "steps", "seconds", "peak MB", "x A", "x B", "")
     lines = [(r["case"], r["preset"], f"{r['steps']:,}" if r["steps"] else "",
-              f"{r['seconds']:.2f}", f"{r['peak_mb']:.0f}",
+              "" if r["seconds"] is None else f"{r['seconds']:.2f}",
+              "" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}",
               f"{r['ratio_A']:.2f}" if "ratio_A" in r else "",
               f"{r['ratio_B']:.2f}" if "ratio_B" in r else "", r["note"]) for r in rows]
     widths = [max(len(row[i]) for row in (header, *lines)) for i in range(len(header))]
@@ -471,7 +479,7 @@ def main():
     if not os.access(TIME, os.X_OK):
         raise SystemExit(f"needs GNU time at {TIME} to measure peak memory (apt-get install time)")
     sizes = sorted(set(args.sizes) | ({LARGEST} if args.largest else set()))
-    info = machine()
+    info = {**machine(), "repeat": args.repeat}
     say(f"python {info['python']}, {info['cpus']} CPUs, load average "
         f"{', '.join(f'{x:.2f}' for x in info['load_average'])}, git {info['git']}")
     startup = [run_cli(["presets"]) for _ in range(args.repeat)]
@@ -487,10 +495,22 @@ def main():
                                                  Path(folder))
                 rows += measured
                 checks.update({f"{name} {preset} {steps}": same for name, same in checked.items()})
+                save(args.json, info, rows, checks)  # so far: a long run may be interrupted
     add_ratios([r for r in rows if r["case"] != "startup (presets)"])
     info["git_at_end"] = machine()["git"]  # others may commit while a long run goes on
     lines = targets(rows[1:], args.presets, rows[0]["seconds"])
     report(args, info, rows, checks, lines)
+    save(args.json, info, rows, checks, lines)
+    print(f"wrote {args.json}")
+
+
+def save(path: Path, info: dict, rows: list[dict], checks: dict, lines=None) -> None:
+    """The results as JSON; without `lines` (the targets), a run still going on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "machine": info, "complete": lines is not None, "results": rows,
+        "targets": [{"statement": s, "met": m} for s, m in lines or ()],
+        "first_row_checks": checks}, indent=2) + "\n", encoding="utf-8")
 
 
 def report(args, info: dict, rows: list[dict], checks: dict, lines) -> None:
@@ -504,12 +524,6 @@ def report(args, info: dict, rows: list[dict], checks: dict, lines) -> None:
     for name, same in checks.items():
         print(f"openpyxl reads {name}: first step row {'the same' if same else 'DIFFERENT'}"
               " as the generated workbook's")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
-        "machine": info, "repeat": args.repeat, "results": rows,
-        "targets": [{"statement": s, "met": m} for s, m in lines],
-        "first_row_checks": checks}, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
