@@ -8,12 +8,20 @@ and activation. In batch mode with several samples, per-sample quantities end in
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+import sys
+import types
 from dataclasses import dataclass
-from typing import Iterator
+from pathlib import Path
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from .functions import FD_STEP, LOSSES, Activation, Loss, activation, relative_difference
+from . import functions
+from .functions import (ACTIVATION_NAMES, LOSSES, activation_derivative, activation_value,
+                        loss_derivative, loss_value, relative_difference)
 from .spec import Spec
 
 
@@ -46,35 +54,11 @@ def parameter_names(spec: Spec) -> list[str]:
 
 @dataclass
 class Network:
-    """What a step computes with: the parameters, and the functions of each layer."""
+    """The parameters a step starts from: weights[l] has one row per neuron of layer l + 1 and one
+    column per input; biases is None for a network without bias terms."""
 
     weights: list[np.ndarray]
     biases: list[np.ndarray] | None
-    activations: list[Activation]
-    loss: Loss
-
-    def forward(self, x: np.ndarray):
-        """Sums z and activations a of every layer for samples x (one row each); a[0] is x."""
-        z, a = [], [x]
-        for index, (w, f) in enumerate(zip(self.weights, self.activations)):
-            sums = a[-1] @ w.T
-            if self.biases is not None:
-                sums = sums + self.biases[index]
-            z.append(sums)
-            a.append(f.value(sums))
-        return z, a
-
-    def costs(self, x: np.ndarray, y: np.ndarray, weights: list[np.ndarray],
-              biases: list[np.ndarray] | None) -> np.ndarray:
-        """The step's cost (each sample's loss summed over the outputs, averaged over samples)
-        for many parameter sets at once: weights[l] has shape (sets, neurons, inputs)."""
-        a = np.broadcast_to(x, (len(weights[0]),) + x.shape)
-        for index, f in enumerate(self.activations):
-            sums = np.einsum("bsi,bji->bsj", a, weights[index])
-            if biases is not None:
-                sums = sums + biases[index][:, None, :]
-            a = f.value(sums)
-        return self.loss.value(a, y).sum(axis=2).mean(axis=1)
 
 
 @dataclass
@@ -164,81 +148,321 @@ class Step:
         return row
 
 
-def train_step(number: int, samples: list[int], network: Network, x: np.ndarray, y: np.ndarray,
-               spec: Spec, gradient_check: bool = False) -> Step:
-    """One step over samples x (one row each): every gradient uses this step's parameters, then
-    every parameter updates by the gradient averaged over the samples."""
-    z, a = network.forward(x)
-    layers = len(network.weights)
-    dC_da, da_dz, dz_dw = [None] * layers, [None] * layers, [None] * layers
-    weight_gradients, bias_gradients = [None] * layers, [None] * layers
-    upstream = network.loss.derivative(a[-1], y)  # dC/da of the output layer
-    for index in reversed(range(layers)):
-        dC_da[index] = upstream
-        da_dz[index] = network.activations[index].derivative(z[index], a[index + 1])
-        delta = upstream * da_dz[index]  # dC/dz
-        dz_dw[index] = a[index]
-        # The lesson as shown on screen leaves the factor dz/dw out of the product.
-        factor = a[index] if spec.gradient == "chain_rule" else np.ones_like(a[index])
-        weight_gradients[index] = delta[:, :, None] * factor[:, None, :]
-        bias_gradients[index] = delta  # dz/db = 1
-        upstream = delta @ network.weights[index]
-    rate = float(spec.learning_rate)
-    mean_weight_gradients = [g.mean(axis=0) for g in weight_gradients]
-    mean_bias_gradients = [g.mean(axis=0) for g in bias_gradients]
-    new_weights = [w - rate * g for w, g in zip(network.weights, mean_weight_gradients)]
-    new_biases = network.biases
-    if network.biases is not None and spec.update_biases:
-        new_biases = [b - rate * g for b, g in zip(network.biases, mean_bias_gradients)]
-    step = Step(number, samples, network, z, a, y, network.loss.value(a[-1], y).sum(axis=1),
-                dC_da, da_dz, dz_dw, weight_gradients, bias_gradients, mean_weight_gradients,
-                mean_bias_gradients, new_weights, new_biases,
-                spec.update_biases, spec.mode == "stochastic" and spec.n_samples > 1)
-    if gradient_check:
-        step.finite_differences = finite_differences(network, x, y, spec.update_biases, spec.fd_step)
-    return step
+# --- the steps themselves ----------------------------------------------------------------------
+# Written as loops over plain arrays, so that the same functions run as Python (a short run) or
+# compiled by numba (a long run; see _compiled). The parameters live in two flat vectors: w holds
+# every weight, layer after layer, each layer's matrix row by row (neuron j, input k); b holds one
+# bias per neuron, layer after layer (zeros for a network without biases). Neuron-shaped arrays
+# (z, a, dC/da, ...) have one row per sample and one column per neuron, in the same order.
 
 
-def finite_differences(network: Network, x: np.ndarray, y: np.ndarray, update_biases: bool,
-                       h: float = FD_STEP) -> dict[str, float]:
-    """Central differences (C(p + h) - C(p - h)) / 2h of the step's cost for every trained
-    parameter, all perturbed copies of the network evaluated together."""
-    places = []  # (weights or biases, layer index, position, name)
-    for index, w in enumerate(network.weights):
-        places += [("w", index, (j, k), weight_name(index + 1, j + 1, k + 1))
-                   for j, k in np.ndindex(w.shape)]
-        if network.biases is not None and update_biases:
-            places += [("b", index, (j,), bias_name(index + 1, j + 1)) for j in range(w.shape[0])]
-    sets = 2 * len(places)  # set 2i moves parameter i up by h, set 2i + 1 down
-    weights = [np.repeat(w[None], sets, axis=0) for w in network.weights]
-    biases = None if network.biases is None else [np.repeat(b[None], sets, axis=0)
-                                                  for b in network.biases]
-    for i, (kind, index, position, _) in enumerate(places):
-        moved = (weights if kind == "w" else biases)[index]
-        moved[(2 * i,) + position] += h
-        moved[(2 * i + 1,) + position] -= h
-    costs = network.costs(x, y, weights, biases)
-    return {name: float((costs[2 * i] - costs[2 * i + 1]) / (2 * h))
-            for i, (_, _, _, name) in enumerate(places)}
+def _forward(w, b, sizes, codes, slope, x, z, a):
+    """Fill z and a of every neuron for the samples x (one row each)."""
+    weight, neuron = 0, 0
+    inputs = x
+    for layer in range(len(sizes) - 1):
+        n_in, n_out = sizes[layer], sizes[layer + 1]
+        for s in range(x.shape[0]):
+            for j in range(n_out):
+                total = 0.0
+                for k in range(n_in):
+                    total += w[weight + j * n_in + k] * inputs[s, k]
+                z[s, neuron + j] = total + b[neuron + j]
+                a[s, neuron + j] = activation_value(codes[layer], z[s, neuron + j], slope)
+        inputs = a[:, neuron:neuron + n_out]
+        weight += n_in * n_out
+        neuron += n_out
 
 
-def run(spec: Spec, gradient_check: bool = False) -> Iterator[Step]:
-    """The spec's steps, one at a time, so a long run never needs all of them in memory."""
-    network = Network(spec.initial_weights(), spec.initial_biases(),
-                      [activation(name, spec.leaky_slope) for name in spec.activations],
-                      LOSSES[spec.loss])
-    inputs = np.array(spec.inputs, dtype=float)
-    targets = np.array(spec.targets, dtype=float)
-    everything = list(range(spec.n_samples))
-    for number in range(1, spec.steps + 1):
-        if spec.mode == "stochastic":
-            samples = [(number - 1) % spec.n_samples]  # one sample per step, in order, cycling
+def _losses(loss_code, a, y, losses):
+    """Each sample's loss, summed over the outputs (the last columns of a)."""
+    first = a.shape[1] - y.shape[1]
+    for s in range(y.shape[0]):
+        total = 0.0
+        for j in range(y.shape[1]):
+            total += loss_value(loss_code, a[s, first + j], y[s, j])
+        losses[s] = total
+
+
+def _backward(w, sizes, codes, slope, loss_code, chain_rule, x, y, z, a,
+              dC_da, da_dz, weight_gradients, bias_gradients, scratch):
+    """Fill every factor of the chain rule and each sample's gradients, from the output down.
+    scratch holds two (samples, widest layer) arrays, so that a step allocates nothing."""
+    neuron_end, weight_end = z.shape[1], w.shape[0]
+    upstream, below = scratch[0], scratch[1]  # dC/da of the layer at hand, and of the one below
+    for s in range(y.shape[0]):
+        for j in range(y.shape[1]):
+            upstream[s, j] = loss_derivative(loss_code, a[s, neuron_end - y.shape[1] + j], y[s, j])
+    for layer in range(len(sizes) - 2, -1, -1):
+        n_in, n_out = sizes[layer], sizes[layer + 1]
+        neuron, weight = neuron_end - n_out, weight_end - n_in * n_out
+        inputs = x if layer == 0 else a[:, neuron - n_in:neuron]  # dz/dw
+        for s in range(x.shape[0]):
+            for j in range(n_out):
+                n = neuron + j
+                dC_da[s, n] = upstream[s, j]
+                da_dz[s, n] = activation_derivative(codes[layer], z[s, n], a[s, n], slope)
+                delta = upstream[s, j] * da_dz[s, n]  # dC/dz
+                bias_gradients[s, n] = delta  # dz/db = 1
+                for k in range(n_in):
+                    # The lesson as shown on screen leaves the factor dz/dw out of the product.
+                    factor = inputs[s, k] if chain_rule else 1.0
+                    weight_gradients[s, weight + j * n_in + k] = delta * factor
+            for k in range(n_in):
+                total = 0.0
+                for j in range(n_out):
+                    total += bias_gradients[s, neuron + j] * w[weight + j * n_in + k]
+                below[s, k] = total
+        upstream, below = below, upstream
+        neuron_end, weight_end = neuron, weight
+
+
+def _finite_differences(values, gradients, w, b, sizes, codes, slope, loss_code, x, y, h):
+    """Central differences (C(p + h) - C(p - h)) / 2h of the step's cost for each entry of
+    `values` (w or b itself), into `gradients`."""
+    z = np.empty((x.shape[0], b.shape[0]))
+    a = np.empty((x.shape[0], b.shape[0]))
+    losses = np.empty(x.shape[0])
+    for i in range(values.shape[0]):
+        kept = values[i]
+        values[i] = kept + h
+        _forward(w, b, sizes, codes, slope, x, z, a)
+        _losses(loss_code, a, y, losses)
+        up = losses.mean()
+        values[i] = kept - h
+        _forward(w, b, sizes, codes, slope, x, z, a)
+        _losses(loss_code, a, y, losses)
+        down = losses.mean()
+        values[i] = kept
+        gradients[i] = (up - down) / (2 * h)
+
+
+def _mean(per_sample, mean):
+    """The mean over samples (rows) of each column, summed in sample order as numpy does."""
+    for i in range(per_sample.shape[1]):
+        total = 0.0
+        for s in range(per_sample.shape[0]):
+            total += per_sample[s, i]
+        mean[i] = total / per_sample.shape[0]
+
+
+def _train(w, b, sizes, codes, slope, loss_code, inputs, targets, one_sample, first, rate,
+           chain_rule, update_biases, check, h, block):
+    """Steps first, first + 1, ... into the rows of block, one row per step; w and b end as the
+    parameters after the last of them. Every gradient of a step uses the step's parameters, then
+    every parameter moves by its gradient averaged over the step's samples."""
+    scratch = np.empty((2, block.losses.shape[1], sizes.max()))
+    for t in range(block.losses.shape[0]):
+        if one_sample:  # one sample per step, in order, cycling
+            sample = (first + t - 1) % inputs.shape[0]
+            x, y = inputs[sample:sample + 1], targets[sample:sample + 1]
         else:
-            samples = everything
-        step = train_step(number, samples, network, inputs[samples], targets[samples], spec,
-                          gradient_check)
-        yield step
-        network = Network(step.new_weights, step.new_biases, network.activations, network.loss)
+            sample = 0
+            x, y = inputs, targets
+        block.samples[t] = sample
+        block.weights[t] = w
+        block.biases[t] = b
+        _forward(w, b, sizes, codes, slope, x, block.z[t], block.a[t])
+        _losses(loss_code, block.a[t], y, block.losses[t])
+        _backward(w, sizes, codes, slope, loss_code, chain_rule, x, y, block.z[t], block.a[t],
+                  block.dC_da[t], block.da_dz[t], block.weight_gradients[t],
+                  block.bias_gradients[t], scratch)
+        if check:
+            _finite_differences(w, block.fd_weights[t], w, b, sizes, codes, slope, loss_code,
+                                x, y, h)
+            if update_biases:
+                _finite_differences(b, block.fd_biases[t], w, b, sizes, codes, slope, loss_code,
+                                    x, y, h)
+        _mean(block.weight_gradients[t], block.mean_weight_gradients[t])
+        _mean(block.bias_gradients[t], block.mean_bias_gradients[t])
+        for i in range(w.shape[0]):
+            w[i] = w[i] - rate * block.mean_weight_gradients[t, i]
+        if update_biases:
+            for i in range(b.shape[0]):
+                b[i] = b[i] - rate * block.mean_bias_gradients[t, i]
+        block.new_weights[t] = w
+        block.new_biases[t] = b
+
+
+class Block(NamedTuple):
+    """Consecutive steps of a run, every quantity with one row per step (then sample, then
+    weight or neuron in the order of the flat vectors)."""
+
+    samples: np.ndarray  # the first sample each step uses (0-based)
+    weights: np.ndarray  # at the start of the step
+    biases: np.ndarray
+    z: np.ndarray
+    a: np.ndarray
+    losses: np.ndarray  # per sample, summed over the outputs
+    dC_da: np.ndarray
+    da_dz: np.ndarray
+    weight_gradients: np.ndarray  # per sample
+    bias_gradients: np.ndarray
+    mean_weight_gradients: np.ndarray  # averaged over the step's samples: what the update uses
+    mean_bias_gradients: np.ndarray
+    new_weights: np.ndarray
+    new_biases: np.ndarray
+    fd_weights: np.ndarray  # central differences, when the step checks its gradient
+    fd_biases: np.ndarray
+
+    @classmethod
+    def empty(cls, steps: int, samples: int, weights: int, neurons: int) -> "Block":
+        shapes = {"samples": (steps,), "weights": (steps, weights), "losses": (steps, samples),
+                  "weight_gradients": (steps, samples, weights)}
+        for name in ("mean_weight_gradients", "new_weights", "fd_weights"):
+            shapes[name] = (steps, weights)
+        for name in ("biases", "mean_bias_gradients", "new_biases", "fd_biases"):
+            shapes[name] = (steps, neurons)
+        for name in ("z", "a", "dC_da", "da_dz", "bias_gradients"):
+            shapes[name] = (steps, samples, neurons)
+        return cls(**{name: np.zeros(shapes[name], dtype=np.int64 if name == "samples" else float)
+                      for name in cls._fields})
+
+
+# Interpreted, a seed step takes about 60 µs; compiled, under 1 µs, after a compilation of about
+# 15 s the first time on a machine and about 1 s once cached (benchmarks/run.py measures both).
+COMPILE_FROM_STEPS = 20_000
+
+
+@functools.cache
+def _compiled():
+    """_train compiled by numba, with every function it calls; imported only for long runs."""
+    import numba
+    from numba.extending import register_jitable
+
+    sources = [functions, sys.modules[__name__]]
+    for module in sources:
+        for function in vars(module).values():
+            if isinstance(function, types.FunctionType) and function.__module__ == module.__name__:
+                register_jitable(function)
+    # numba's cache notices a change to this file only, not to functions.py: keep the cache in a
+    # folder named by the digest of both.
+    digest = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in sources)).hexdigest()
+    numba.config.CACHE_DIR = str(_cache_home() / "backprop_xl" / f"numba-{digest[:16]}")
+    # error_model="numpy": a division by zero gives inf or NaN, as in numpy, not an exception.
+    return numba.njit(_train, error_model="numpy", cache=True)
+
+
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+class Run:
+    """A run of the spec in progress: the flat parameters and everything the kernel needs."""
+
+    def __init__(self, spec: Spec, gradient_check: bool = False, compiled: bool | None = None):
+        self.spec = spec
+        self.sizes = np.array(spec.layers, dtype=np.int64)
+        self.codes = np.array([ACTIVATION_NAMES.index(name) for name in spec.activations],
+                              dtype=np.int64)
+        self.loss_code = list(LOSSES).index(spec.loss)
+        self.inputs = np.array(spec.inputs, dtype=float)
+        self.targets = np.array(spec.targets, dtype=float)
+        self.w = np.concatenate([m.ravel() for m in spec.initial_weights()])
+        biases = spec.initial_biases()
+        self.has_biases = biases is not None
+        self.b = np.concatenate(biases) if self.has_biases else np.zeros(sum(spec.layers[1:]))
+        self.trains_biases = self.has_biases and spec.update_biases
+        self.one_sample = spec.mode == "stochastic" and spec.n_samples > 1
+        self.step_samples = 1 if self.one_sample else spec.n_samples
+        self.check = gradient_check
+        if compiled is None:
+            compiled = spec.steps >= COMPILE_FROM_STEPS
+        self.kernel = _compiled() if compiled else _train
+        self.next_step = 1
+
+    def block(self, steps: int) -> Block:
+        """The next `steps` steps (fewer at the end of the run)."""
+        steps = min(steps, self.spec.steps - self.next_step + 1)
+        block = Block.empty(steps, self.step_samples, len(self.w), len(self.b))
+        with np.errstate(all="ignore"):  # overflow shows in the numbers; the commands report it
+            self.kernel(self.w, self.b, self.sizes, self.codes, float(self.spec.leaky_slope),
+                        self.loss_code, self.inputs, self.targets, self.one_sample,
+                        self.next_step, float(self.spec.learning_rate),
+                        self.spec.gradient == "chain_rule", self.trains_biases, self.check,
+                        float(self.spec.fd_step), block)
+        self.next_step += steps
+        return block
+
+    def blocks(self, steps: int = 1024) -> Iterator[Block]:
+        while self.next_step <= self.spec.steps:
+            yield self.block(steps)
+
+    def step(self, block: Block, row: int, number: int) -> "Step":
+        """Row `row` of block as a Step with one array per layer."""
+        weights = self.layer_weights(block.weights[row])
+        biases = self.layer_neurons(block.biases[row]) if self.has_biases else None
+        first = int(block.samples[row])
+        samples = list(range(first, first + self.step_samples))
+        x = self.inputs[samples]
+        activations = self.layer_neurons(block.a[row])
+        step = Step(
+            number, samples, Network(weights, biases),
+            z=self.layer_neurons(block.z[row]), a=[x] + activations, y=self.targets[samples],
+            losses=block.losses[row], dC_da=self.layer_neurons(block.dC_da[row]),
+            da_dz=self.layer_neurons(block.da_dz[row]), dz_dw=[x] + activations[:-1],
+            weight_gradients=self.layer_weights(block.weight_gradients[row]),
+            bias_gradients=self.layer_neurons(block.bias_gradients[row]),
+            mean_weight_gradients=self.layer_weights(block.mean_weight_gradients[row]),
+            mean_bias_gradients=self.layer_neurons(block.mean_bias_gradients[row]),
+            new_weights=self.layer_weights(block.new_weights[row]),
+            new_biases=self.layer_neurons(block.new_biases[row]) if self.has_biases else None,
+            update_biases=self.spec.update_biases, stochastic=self.one_sample)
+        if self.check:
+            step.finite_differences = dict(zip(
+                parameter_names(self.spec),
+                self.table_order(block.fd_weights[row], block.fd_biases[row]).tolist()))
+        return step
+
+    def layer_weights(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Split flat weights (the last axis) into one (neurons, inputs) matrix per layer."""
+        matrices, start = [], 0
+        for n_in, n_out in zip(self.spec.layers[:-1], self.spec.layers[1:]):
+            part = flat[..., start:start + n_in * n_out]
+            matrices.append(part.reshape(flat.shape[:-1] + (n_out, n_in)))
+            start += n_in * n_out
+        return matrices
+
+    def layer_neurons(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Split neuron-shaped values (the last axis) into one part per layer."""
+        parts, start = [], 0
+        for width in self.spec.layers[1:]:
+            parts.append(flat[..., start:start + width])
+            start += width
+        return parts
+
+    def table_order(self, weights: np.ndarray, biases: np.ndarray) -> np.ndarray:
+        """Per-parameter values (the last axis) in the order of parameter_names: layer by layer,
+        weights then the biases when they train."""
+        return np.concatenate([weights, biases], axis=-1)[..., self.order]
+
+    @functools.cached_property
+    def order(self) -> np.ndarray:
+        """Where each trained parameter, in table order, sits in the concatenated w and b."""
+        places, weight, neuron = [], 0, len(self.w)
+        for n_in, n_out in zip(self.spec.layers[:-1], self.spec.layers[1:]):
+            places += range(weight, weight + n_in * n_out)
+            if self.trains_biases:
+                places += range(neuron, neuron + n_out)
+            weight, neuron = weight + n_in * n_out, neuron + n_out
+        return np.array(places, dtype=np.int64)
+
+    def summary(self, block: Block, first: int) -> tuple[np.ndarray, ...]:
+        """The trace of a block that starts at step `first`: step numbers, losses, and each
+        trained parameter and its gradient (one column each, in table order)."""
+        return (np.arange(first, first + len(block.losses)), block.losses.mean(axis=1),
+                self.table_order(block.weights, block.biases),
+                self.table_order(block.mean_weight_gradients, block.mean_bias_gradients))
+
+
+def run(spec: Spec, gradient_check: bool = False, compiled: bool | None = None) -> Iterator[Step]:
+    """The spec's steps, one at a time, so a long run never needs all of them in memory."""
+    state = Run(spec, gradient_check, compiled)
+    number = 1
+    for block in state.blocks(256):
+        for row in range(len(block.losses)):
+            yield state.step(block, row, number)
+            number += 1
 
 
 def trace(spec: Spec, gradient_check: bool = False) -> dict[str, np.ndarray]:

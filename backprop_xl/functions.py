@@ -17,17 +17,35 @@ import numpy as np
 LEAKY_SLOPE_NAME = "leaky_slope"  # the defined name of the cell holding leaky_relu's slope
 
 
+def elementwise(function):
+    """A function of numbers applied to each element of numpy arrays (broadcast together), with
+    numpy's floating-point warnings off: overflow shows in the numbers, and callers report it."""
+    vectorized = np.vectorize(function, otypes=[float])
+
+    def apply(*arrays):
+        with np.errstate(all="ignore"):
+            return vectorized(*arrays)
+    return apply
+
+
+def _elementwise_fields(instance) -> None:
+    for field in ("value", "derivative"):
+        object.__setattr__(instance, field, elementwise(getattr(instance, field)))
+
+
 @dataclass(frozen=True)
 class Activation:
     name: str
     symbol: str  # how a header writes a = f(z)
     derivative_symbol: str  # and da/dz
     words: str  # what it computes, for the notes area
-    value: Callable[[np.ndarray], np.ndarray]  # a = f(z)
+    value: Callable[[np.ndarray], np.ndarray]  # a = f(z), given for a number, taken elementwise
     derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]  # da/dz given z and a
     excel_value: Callable[[str], str]
     excel_derivative: Callable[[str, str], str]  # given the cells of z and a
     bounded: bool = False  # a stays strictly inside (0, 1), as cross-entropy needs
+
+    __post_init__ = _elementwise_fields
 
 
 @dataclass(frozen=True)
@@ -36,17 +54,27 @@ class Loss:
     symbol: str  # how a header writes C(a, y) for one output
     derivative_symbol: str  # and dC/da
     words: str
-    value: Callable[[np.ndarray, np.ndarray], np.ndarray]  # per output unit
+    value: Callable[[np.ndarray, np.ndarray], np.ndarray]  # per output unit, as for Activation
     derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]  # dC/da per output unit
     excel_value: Callable[[str, str], str]  # given the cells of a and y
     excel_derivative: Callable[[str, str], str]
     needs_probabilities: bool = False  # targets in [0, 1] and a bounded output activation
 
+    __post_init__ = _elementwise_fields
 
-def _stable_sigmoid(z):
+
+# Each form below is a function of one number, written with what numba compiles quickly (numpy's
+# scalar functions, conditional expressions), so the engine runs the very same definitions as
+# Python or compiled (see activation_value). Activation.value and friends apply them to arrays.
+
+def _sigmoid(z):
     # exp(min(z, 0)) / (1 + exp(-|z|)) equals 1 / (1 + exp(-z)) for both signs, but no exponent is
     # ever positive, so neither numpy nor Excel's EXP (#NUM! past about 709) can overflow.
-    return np.exp(np.minimum(z, 0.0)) / (1.0 + np.exp(-np.abs(z)))
+    return np.exp(min(z, 0.0)) / (1.0 + np.exp(-abs(z)))
+
+
+def _sigmoid_derivative(z, a):
+    return a * (1.0 - a)
 
 
 def _excel_sigmoid(z: str) -> str:
@@ -57,48 +85,92 @@ SIGMOID = Activation(
     name="sigmoid", symbol="σ(z)", derivative_symbol="a(1 − a)",
     words="the logistic sigmoid 1/(1+e^-z), written exp(min(z,0))/(1+exp(-|z|)) so that no "
     "exponent overflows for large |z|",
-    value=_stable_sigmoid,
-    derivative=lambda z, a: a * (1.0 - a),
+    value=_sigmoid,
+    derivative=_sigmoid_derivative,
     excel_value=_excel_sigmoid,
     excel_derivative=lambda z, a: f"{a}*(1-{a})",
     bounded=True,
 )
 
+
+def _tanh(z):
+    return np.tanh(z)
+
+
+def _tanh_derivative(z, a):
+    return 1.0 - a ** 2
+
+
 TANH = Activation(
     name="tanh", symbol="tanh(z)", derivative_symbol="1 − a²",
     words="the hyperbolic tangent",
-    value=np.tanh,
-    derivative=lambda z, a: 1.0 - a ** 2,
+    value=_tanh,
+    derivative=_tanh_derivative,
     excel_value=lambda z: f"TANH({z})",
     excel_derivative=lambda z, a: f"1-{a}^2",
 )
 
+
+def _relu(z):
+    return max(z, 0.0)
+
+
+def _relu_derivative(z, a):
+    return 1.0 if z > 0 else 0.0
+
+
 RELU = Activation(
     name="relu", symbol="max(z, 0)", derivative_symbol="1 if z > 0 else 0",
     words="the rectified linear unit max(z, 0); its derivative at z = 0 is taken as 0",
-    value=lambda z: np.maximum(z, 0.0),
-    derivative=lambda z, a: np.where(z > 0, 1.0, 0.0),
+    value=_relu,
+    derivative=_relu_derivative,
     excel_value=lambda z: f"MAX({z},0)",
     excel_derivative=lambda z, a: f"IF({z}>0,1,0)",
 )
 
+
+def _linear(z):
+    return z * 1.0
+
+
+def _linear_derivative(z, a):
+    return 1.0
+
+
 LINEAR = Activation(
     name="linear", symbol="z", derivative_symbol="1",
     words="the identity: a = z",
-    value=lambda z: z * 1.0,
-    derivative=lambda z, a: np.ones_like(z),
+    value=_linear,
+    derivative=_linear_derivative,
     excel_value=lambda z: f"{z}",
     excel_derivative=lambda z, a: "1",
 )
 
+
+def _softplus(z):
+    return max(z, 0.0) + np.log(1.0 + np.exp(-abs(z)))
+
+
+def _softplus_derivative(z, a):
+    return _sigmoid(z)
+
+
 SOFTPLUS = Activation(
     name="softplus", symbol="ln(1 + e^z)", derivative_symbol="σ(z)",
     words="softplus ln(1+e^z), written max(z,0)+ln(1+exp(-|z|)) so that no exponent overflows",
-    value=lambda z: np.maximum(z, 0.0) + np.log(1.0 + np.exp(-np.abs(z))),
-    derivative=lambda z, a: _stable_sigmoid(z),
+    value=_softplus,
+    derivative=_softplus_derivative,
     excel_value=lambda z: f"MAX({z},0)+LN(1+EXP(-ABS({z})))",
     excel_derivative=lambda z, a: _excel_sigmoid(z),
 )
+
+
+def _leaky_relu(z, slope):
+    return z if z > 0 else slope * z
+
+
+def _leaky_relu_derivative(z, slope):
+    return 1.0 if z > 0 else slope
 
 
 def leaky_relu(slope: float) -> Activation:
@@ -107,27 +179,44 @@ def leaky_relu(slope: float) -> Activation:
         name="leaky_relu", symbol="z if z > 0 else s·z", derivative_symbol="1 if z > 0 else s",
         words=f"the leaky rectified linear unit, z for z > 0 and s·z otherwise, slope s = {slope:g} "
         f"(the cell named {LEAKY_SLOPE_NAME}); its derivative at z = 0 is taken as s",
-        value=lambda z: np.where(z > 0, z, slope * z),
-        derivative=lambda z, a: np.where(z > 0, 1.0, slope),
+        value=lambda z: _leaky_relu(z, slope),
+        derivative=lambda z, a: _leaky_relu_derivative(z, slope),
         excel_value=lambda z: f"IF({z}>0,{z},{LEAKY_SLOPE_NAME}*{z})",
         excel_derivative=lambda z, a: f"IF({z}>0,1,{LEAKY_SLOPE_NAME})",
     )
 
 
+def _squared_error(a, y):
+    return (a - y) ** 2
+
+
+def _squared_error_derivative(a, y):
+    return 2.0 * (a - y)
+
+
 SQUARED_ERROR = Loss(
     name="squared_error", symbol="(a − y)²", derivative_symbol="2(a − y)",
     words="the squared error (a - y)^2",
-    value=lambda a, y: (a - y) ** 2,
-    derivative=lambda a, y: 2.0 * (a - y),
+    value=_squared_error,
+    derivative=_squared_error_derivative,
     excel_value=lambda a, y: f"({a}-{y})^2",
     excel_derivative=lambda a, y: f"2*({a}-{y})",
 )
 
+
+def _half_squared_error(a, y):
+    return 0.5 * (a - y) ** 2
+
+
+def _half_squared_error_derivative(a, y):
+    return a - y
+
+
 HALF_SQUARED_ERROR = Loss(
     name="half_squared_error", symbol="½(a − y)²", derivative_symbol="a − y",
     words="half the squared error, (a - y)^2 / 2",
-    value=lambda a, y: 0.5 * (a - y) ** 2,
-    derivative=lambda a, y: a - y,
+    value=_half_squared_error,
+    derivative=_half_squared_error_derivative,
     excel_value=lambda a, y: f"0.5*({a}-{y})^2",
     excel_derivative=lambda a, y: f"{a}-{y}",
 )
@@ -135,8 +224,11 @@ HALF_SQUARED_ERROR = Loss(
 
 def _cross_entropy(a, y):
     # A target of exactly 0 or 1 drops its term, so 0·ln(0) never turns into NaN.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return -(np.where(y > 0, y * np.log(a), 0.0) + np.where(y < 1, (1 - y) * np.log(1 - a), 0.0))
+    return -((y * np.log(a) if y > 0 else 0.0) + ((1 - y) * np.log(1 - a) if y < 1 else 0.0))
+
+
+def _cross_entropy_derivative(a, y):
+    return (a - y) / (a * (1.0 - a))
 
 
 BINARY_CROSS_ENTROPY = Loss(
@@ -144,7 +236,7 @@ BINARY_CROSS_ENTROPY = Loss(
     derivative_symbol="(a − y) / (a(1 − a))",
     words="the binary cross-entropy -(y ln a + (1 - y) ln(1 - a)), for targets in [0, 1]",
     value=_cross_entropy,
-    derivative=lambda a, y: (a - y) / (a * (1.0 - a)),
+    derivative=_cross_entropy_derivative,
     excel_value=lambda a, y: f"-(IF({y}>0,{y}*LN({a}),0)+IF({y}<1,(1-{y})*LN(1-{a}),0))",
     excel_derivative=lambda a, y: f"({a}-{y})/({a}*(1-{a}))",
     needs_probabilities=True,
@@ -158,6 +250,54 @@ DEFAULT_LEAKY_SLOPE = 0.01
 
 def activation(name: str, leaky_slope: float = DEFAULT_LEAKY_SLOPE) -> Activation:
     return leaky_relu(leaky_slope) if name == "leaky_relu" else _FIXED_ACTIVATIONS[name]
+
+
+# The engine's numbered forms: activation and loss by their index in ACTIVATION_NAMES and LOSSES,
+# which compiled code can take where it cannot take a function (tests/test_functions.py holds each
+# number to its name).
+
+def activation_value(code, z, slope):
+    if code == 0:
+        return _sigmoid(z)
+    if code == 1:
+        return _tanh(z)
+    if code == 2:
+        return _relu(z)
+    if code == 3:
+        return _leaky_relu(z, slope)
+    if code == 4:
+        return _linear(z)
+    return _softplus(z)
+
+
+def activation_derivative(code, z, a, slope):
+    if code == 0:
+        return _sigmoid_derivative(z, a)
+    if code == 1:
+        return _tanh_derivative(z, a)
+    if code == 2:
+        return _relu_derivative(z, a)
+    if code == 3:
+        return _leaky_relu_derivative(z, slope)
+    if code == 4:
+        return _linear_derivative(z, a)
+    return _softplus_derivative(z, a)
+
+
+def loss_value(code, a, y):
+    if code == 0:
+        return _squared_error(a, y)
+    if code == 1:
+        return _half_squared_error(a, y)
+    return _cross_entropy(a, y)
+
+
+def loss_derivative(code, a, y):
+    if code == 0:
+        return _squared_error_derivative(a, y)
+    if code == 1:
+        return _half_squared_error_derivative(a, y)
+    return _cross_entropy_derivative(a, y)
 
 
 # The gradient check: a central difference (C(p + h) - C(p - h)) / 2h beside each analytic

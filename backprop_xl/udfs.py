@@ -209,9 +209,8 @@ def BP_GRADCHECK(layers, weights, biases, inputs, targets, activation="sigmoid",
     h = _number(h, "h", default=FD_STEP)
     if h <= 0:
         raise UserError(f"h: must be greater than 0, got {h!r}")
-    step = next(engine.run(spec))
-    numeric = engine.finite_differences(step.network, np.array(spec.inputs, dtype=float),
-                                        np.array(spec.targets, dtype=float), spec.update_biases, h)
+    step = next(engine.run(spec.with_overrides(fd_step=h), gradient_check=True))
+    numeric = step.finite_differences
     rows = [GRADCHECK_HEADER]
     for name, _, gradient, _ in step.parameters():
         rows.append([name, gradient, numeric[name],

@@ -562,3 +562,44 @@ def test_the_trace_command_agrees_with_autograd(tmp_path, mode):
         np.testing.assert_allclose(actual, expected, rtol=1e-9, atol=1e-13)
         assert float(row["loss"]) == pytest.approx(float(reference_cost(theta, spec, x, y, np)),
                                                    rel=1e-12)
+
+
+# --- 7. the compiled engine ----------------------------------------------------------------------
+# Long runs execute the engine's step functions compiled by numba; short ones run the same
+# functions as Python. Both must give the same records (numba's exp, log and tanh may round the
+# last bit differently from numpy's, and that difference carries from step to step).
+
+@settings(max_examples=40, deadline=None)
+@given(spec=specs(steps=6), check=st.booleans())
+def test_compiled_and_interpreted_runs_agree(spec, check):
+    interpreted = [step.record() for step in engine.run(spec, check, compiled=False)]
+    compiled = [step.record() for step in engine.run(spec, check, compiled=True)]
+    for first, second in zip(interpreted, compiled, strict=True):
+        assert list(first) == list(second)
+        for name, value in first.items():
+            # A finite difference divides the rounding noise of C by 2h; a relative difference is
+            # that noise over the gradient (check_against_finite_differences checks its formula).
+            kind = name.split("_")[0]
+            if kind != "reldiff":
+                noise = 1e-8 * max(1.0, abs(first["C"])) if kind == "fd" else 1e-14
+                assert second[name] == pytest.approx(value, rel=1e-11, abs=noise), name
+
+
+def test_numbered_forms_are_the_named_functions():
+    """The engine calls activations and losses by number; each number is the function its name
+    says, at values on both sides of every kink."""
+    from backprop_xl import functions
+
+    z = np.array([-800.0, -3.0, -0.0, 0.0, 0.5, 40.0, 800.0])
+    for code, name in enumerate(ACTIVATION_NAMES):
+        f = functions.activation(name, 0.25)
+        a = f.value(z)
+        assert [functions.activation_value(code, v, 0.25) for v in z] == a.tolist(), name
+        assert ([functions.activation_derivative(code, v, w, 0.25) for v, w in zip(z, a)]
+                == f.derivative(z, a).tolist()), name
+    a, y = np.array([0.1, 0.5, 0.9, 0.3]), np.array([0.0, 1.0, 0.5, 0.3])
+    for code, name in enumerate(LOSSES):
+        f = LOSSES[name]
+        assert [functions.loss_value(code, p, q) for p, q in zip(a, y)] == f.value(a, y).tolist()
+        assert ([functions.loss_derivative(code, p, q) for p, q in zip(a, y)]
+                == f.derivative(a, y).tolist()), name
