@@ -35,6 +35,13 @@ def load_spec(source: str) -> tuple[Spec, str]:
     return Spec.from_toml(text, source=source), path.stem
 
 
+def warn_overflow(step: int | None) -> None:
+    """One warning line when a run's numbers overflow; the output is written all the same."""
+    if step is not None:
+        click.echo(f"backprop-xl: warning: step {step} is the first whose numbers overflow to inf "
+                   f"or NaN (#NUM! in a workbook); try a smaller learning rate or inputs", err=True)
+
+
 def overridden(spec: Spec, **overrides) -> Spec:
     try:
         return spec.with_overrides(**overrides)
@@ -80,8 +87,9 @@ def generate(spec, output, steps, learning_rate, gradient_check, force):
     output = output or Path(f"{name}.xlsx")
     check_writable(output, force)
     from . import workbook  # the writing, reading and checking modules load when used:
-    workbook.write(run, output, force=force)  # `trace` and `presets` start faster without them
+    overflow = workbook.write(run, output, force=force)  # `trace`, `presets` start faster
     click.echo(f"wrote {output} ({run.steps} steps)", err=True)
+    warn_overflow(overflow)
 
 
 @cli.command("spec")
@@ -126,11 +134,13 @@ def trace(spec, format_, output, steps, learning_rate, force):
     if output is None:
         # A reader that stops early (`| head`) closes the pipe: click catches the EPIPE, silences
         # the final flush and exits with status 1, no traceback, which is what we want too.
-        export.write(run, sys.stdout.buffer, format_)
+        warn_overflow(export.write(run, sys.stdout.buffer, format_,
+                                   progress_bar=not sys.stdout.isatty()))
         return
     with atomic_output(output, force) as temporary:
         with temporary.open("wb") as stream:
-            export.write(run, stream, format_)
+            overflow = export.write(run, stream, format_, progress_bar=True)
+    warn_overflow(overflow)
 
 
 @cli.command("xlwings-setup")

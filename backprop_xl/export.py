@@ -14,7 +14,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import orjson
 
-from . import engine
+from . import engine, progress
 from .spec import Spec
 
 FORMATS = ("csv", "json")
@@ -56,17 +56,30 @@ def _csv_lines(numbers: np.ndarray, table: np.ndarray) -> bytes:
     return b"".join(b"%d,%s\n" % line for line in zip(numbers.tolist(), rows))
 
 
-def write(spec: Spec, stream: BinaryIO, format: str = "csv") -> None:
+def write(spec: Spec, stream: BinaryIO, format: str = "csv", progress_bar: bool = False) -> int | None:
     """Write the trace of the spec's run, as UTF-8, to a binary stream, block by block as it is
-    computed."""
+    computed (with a progress bar on a terminal, if asked). Returns the first step whose numbers
+    overflow to inf or NaN, None if none does."""
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")
+    overflow: list[int] = []
+    computed = progress.watched(_watch_overflow(blocks(spec), overflow), -(-spec.steps // BLOCK_STEPS),
+                                "trace", progress_bar)
     if format == "csv":
         stream.write(",".join(columns(spec)).encode() + b"\n")
-        for numbers, table in blocks(spec):
+        for numbers, table in computed:
             stream.write(_csv_lines(numbers, table))
-    elif format == "json":
+    else:
         names = columns(spec)
-        for numbers, table in blocks(spec):
+        for numbers, table in computed:
             stream.write(b"".join(orjson.dumps(dict(zip(names, [number, *row]))) + b"\n"
                                   for number, row in zip(numbers.tolist(), table.tolist())))
-    else:
-        raise ValueError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")
+    return overflow[0] if overflow else None
+
+
+def _watch_overflow(computed, overflow: list[int]):
+    """The blocks as they are, noting in `overflow` the first step with a number not finite."""
+    for numbers, table in computed:
+        if not overflow and not np.isfinite(table).all():
+            overflow.append(int(numbers[np.flatnonzero(~np.isfinite(table).all(axis=1))[0]]))
+        yield numbers, table

@@ -26,6 +26,7 @@ MODES = ("batch", "stochastic")
 GRADIENTS = ("chain_rule", "without_dz_dw")
 GRADIENT_CHECK_LIMIT = 20  # parameters: up to this many, the gradient check is on by default
 
+TITLE_LIMIT = 255  # what Excel allows a document title, which the title also becomes
 TOP_KEYS = {"title", "steps", "learning_rate", "loss", "mode", "gradient", "gradient_check",
             "fd_step", "network", "data"}
 NETWORK_KEYS = {"layers", "activation", "activations", "leaky_slope", "weights", "init", "biases",
@@ -70,6 +71,13 @@ class Spec:
             raise SpecError("learning_rate", f"must be greater than 0, got {self.learning_rate!r}")
         if not isinstance(self.title, str):
             raise SpecError("title", f"must be a string, got {type(self.title).__name__}")
+        if len(self.title) > TITLE_LIMIT:
+            raise SpecError("title", f"at most {TITLE_LIMIT:,} characters, "
+                            f"got {len(self.title):,}")
+        if any(ord(c) < 32 and c not in "\t\n" or 0xD800 <= ord(c) < 0xE000 or c in "\ufffe\uffff"
+               for c in self.title):
+            raise SpecError("title", "must not contain control characters (a workbook's XML "
+                            "cannot hold them)")
         _check_choice(self.loss, "loss", LOSSES)
         _check_choice(self.mode, "mode", MODES)
         _check_choice(self.gradient, "gradient", GRADIENTS)

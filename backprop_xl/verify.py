@@ -8,16 +8,15 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from . import engine, reader, recalc
+from . import engine, progress, reader, recalc
 from .errors import UserError
 from .layout import HEADER_ROW, SHEET, Layout
+from .workbook import OVERFLOW
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,8 @@ class Disagreement:
 def close(quantity: str, cached, recomputed) -> bool:
     """Agreement to relative 1e-9. A finite difference divides rounding noise by 2h, so it agrees
     to 1e-6; its relative difference divides that noise again by the gradient: 1e-4 absolute."""
+    if isinstance(recomputed, float) and not math.isfinite(recomputed):
+        return cached == OVERFLOW  # what a cell caches where the engine overflows
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (cached, recomputed)):
         return cached == recomputed
     if quantity.startswith("fd_"):
@@ -61,23 +62,20 @@ def verify(path: Path, libreoffice: bool = False) -> list[Disagreement]:
 
     templates = layout.formulas()
     steps = engine.run(spec, gradient_check=layout.gradient_check)
-    show = sys.stderr.isatty()  # a progress bar only where a person watches
-    with click.progressbar(steps, length=spec.steps, label="engine", file=sys.stderr,
-                           hidden=not show) as bar:
-        for step in bar:
-            row = HEADER_ROW + step.number
-            record, numbers = step.record(), {"r": row + 1, "p": row}
-            for index, column in enumerate(columns):
-                address = xl_rowcol_to_cell(row, index)
-                text = formulas_sheet[address].value
-                wanted = templates[index] and templates[index][step.number > 1].format_map(numbers)
-                if wanted and text != wanted:
-                    found.append(Disagreement(SHEET, address, column.key, text, wanted, "layout"))
-                value = cached_sheet[address].value
-                expected[address] = (column.key, record[column.key])
-                if not close(column.key, value, record[column.key]):
-                    found.append(Disagreement(SHEET, address, column.key, value,
-                                              record[column.key], "engine"))
+    for step in progress.watched(steps, spec.steps, "engine"):
+        row = HEADER_ROW + step.number
+        record, numbers = step.record(), {"r": row + 1, "p": row}
+        for index, column in enumerate(columns):
+            address = xl_rowcol_to_cell(row, index)
+            text = formulas_sheet[address].value
+            wanted = templates[index] and templates[index][step.number > 1].format_map(numbers)
+            if wanted and text != wanted:
+                found.append(Disagreement(SHEET, address, column.key, text, wanted, "layout"))
+            value = cached_sheet[address].value
+            expected[address] = (column.key, record[column.key])
+            if not close(column.key, value, record[column.key]):
+                found.append(Disagreement(SHEET, address, column.key, value,
+                                          record[column.key], "engine"))
 
     cached = {address: cached_sheet[address].value for address in expected}
     with contextlib.redirect_stderr(io.StringIO()):  # the evaluator's own progress bars

@@ -9,6 +9,7 @@ Rows go out in order in XlsxWriter's constant-memory mode, so a side block besid
 from __future__ import annotations
 
 import datetime
+import math
 import textwrap
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from xlsxwriter.exceptions import XlsxWriterException
 from xlsxwriter.worksheet import Worksheet
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from . import __version__, engine
+from . import __version__, engine, progress
 from .errors import UserError
 from .files import atomic_output
 from .layout import (CHART_PARAMETERS, DATA_SHEET, HEADER_ROW, OVERVIEW_SHEET, SHEET, SPEC_MARKER,
@@ -56,18 +57,29 @@ class PlainFormulaWorksheet(Worksheet):
         return formula[1:] if formula.startswith("=") else formula
 
 
-def write(spec: Spec, path: Path, force: bool = False, plain_formulas: bool = True) -> None:
+def write(spec: Spec, path: Path, force: bool = False, plain_formulas: bool = True) -> int | None:
     """Write `spec`'s run to `path`, atomically; refuse an existing file unless `force`.
-    `plain_formulas=False` lets XlsxWriter prepare every formula itself (for comparison)."""
+    `plain_formulas=False` lets XlsxWriter prepare every formula itself (for comparison).
+    Returns the first step whose numbers overflow to inf or NaN, None if none does."""
     layout = Layout(spec)  # refuses what a sheet cannot hold, before touching files
     with atomic_output(Path(path), force) as temporary:
         try:
-            _write(layout, temporary, PlainFormulaWorksheet if plain_formulas else None)
+            return _write(layout, temporary, PlainFormulaWorksheet if plain_formulas else None)
         except XlsxWriterException as error:
             raise UserError(f"cannot write {path}: {error}") from None
 
 
-def _write(layout: Layout, path: Path, worksheet_class=None) -> None:
+# Excel has no infinity or NaN: a formula whose value overflows shows #NUM!, so that is the value
+# a cell caches where the engine's number is not finite.
+OVERFLOW = "#NUM!"
+
+
+def overflow_note(step: int) -> str:
+    return (f"step {step} is the first whose numbers overflow (inf or NaN in the engine, "
+            f"{OVERFLOW} in Excel): the learning rate or the inputs are too large for this run")
+
+
+def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
     spec, columns = layout.spec, layout.columns
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     book.set_properties({
@@ -114,17 +126,24 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> None:
     positions = {column.key: index for index, column in enumerate(columns)}
     number_styles = [styles[column.number_format] for column in columns]
     templates = layout.formulas()
-    for step in engine.run(spec, gradient_check=layout.gradient_check):
+    steps = engine.run(spec, gradient_check=layout.gradient_check)
+    first_overflow = None
+    for step in progress.watched(steps, spec.steps, "writing"):
         row = HEADER_ROW + step.number
         record = step.record()
         numbers = {"r": row + 1, "p": row}
         for index, column in enumerate(columns):
+            value = record[column.key]
+            if not math.isfinite(value):
+                value = OVERFLOW
+                if first_overflow is None:
+                    first_overflow = step.number
+                    _check(sheet.write_comment(row, 0, overflow_note(step.number)))
             if templates[index] is None:
-                _check(sheet.write_number(row, index, record[column.key], number_styles[index]))
+                _check(sheet.write_number(row, index, value, number_styles[index]))
             else:
                 formula = templates[index][step.number > 1].format_map(numbers)
-                _check(sheet.write_formula(row, index, formula, number_styles[index],
-                                           record[column.key]))
+                _check(sheet.write_formula(row, index, formula, number_styles[index], value))
         if beside:
             _write_side(sheet, side, row)
     if beside:
@@ -140,6 +159,7 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> None:
                             {"x_scale": 1.0, "y_scale": 1.2})
     _spec_sheet(book, spec)
     book.close()
+    return first_overflow
 
 
 def _spec_sheet(book, spec: Spec) -> None:
