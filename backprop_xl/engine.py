@@ -1,5 +1,6 @@
-"""The numpy engine: forward pass, loss, every factor of the chain rule, the gradient and the update,
-one training step at a time, as a stream of steps or as a trace with one column per quantity.
+"""The engine: forward pass, loss, every factor of the chain rule, the gradient and the update, for
+a block of steps at a time in numpy arrays (interpreted for short runs, compiled by numba for long
+ones), handed out as a stream of steps or as a trace with one column per quantity.
 
 Names follow DESIGN.md: w{l}_{j}_{k} is the weight from input k into neuron j of layer l (1-based,
 layer 1 the first after the inputs), b{l}_{j} its bias; z{l}_{j} and a{l}_{j} are that neuron's sum

@@ -1,5 +1,6 @@
-"""Activations and losses: each defined once, its numpy form, its derivative and its Excel formulas
-side by side, so the engine and the workbook compute the same thing.
+"""Activations and losses: each defined once, its value and derivative for one number (which the
+engine runs as Python or compiles with numba) and its Excel formulas side by side, so the engine
+and the workbook compute the same thing.
 
 An Excel formula here is a function of cell references (strings such as "C2", a defined name, or a
 parenthesised expression) that returns formula text without the leading "=". Where numpy has a more
