@@ -20,8 +20,10 @@ LEAKY_SLOPE_NAME = "leaky_slope"  # the defined name of the cell holding leaky_r
 
 def elementwise(function):
     """A function of numbers applied to each element of numpy arrays (broadcast together), with
-    numpy's floating-point warnings off: overflow shows in the numbers, and callers report it."""
-    vectorized = np.vectorize(function, otypes=[float])
+    numpy's floating-point warnings off: overflow shows in the numbers, and callers report it.
+    Each element goes in as a numpy float: np.vectorize would pass a Python float, whose ** raises
+    OverflowError where numpy's gives inf."""
+    vectorized = np.vectorize(lambda *numbers: function(*map(np.float64, numbers)), otypes=[float])
 
     def apply(*arrays):
         with np.errstate(all="ignore"):

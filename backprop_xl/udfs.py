@@ -8,7 +8,8 @@ BP_LOSS's cost, the engine's own (engine.Step.loss), and a test holds the two eq
 xlwings imports this module on Windows (xlwings.conf: "UDF MODULES","backprop_xl.udfs"; the
 `backprop-xl xlwings-setup DIR` command writes it); elsewhere the decorators do nothing and the
 functions are plain Python. A bad argument returns one readable string to the cell,
-"#backprop_xl: <what is wrong>", never a traceback.
+"#backprop_xl: <what is wrong>", never a traceback; a number that overflows (inf or NaN in the
+engine) shows as #NUM!, as it does in the workbooks.
 
 Ranges arrive as 2-D numpy arrays (xlwings' numpy converter, ndim=2: an empty cell reads as NaN);
 results go back as lists of rows, so a table spills as a dynamic array. Arguments carry no type
@@ -28,6 +29,7 @@ from .errors import SpecError, UserError
 from .functions import (ACTIVATION_NAMES, DEFAULT_LEAKY_SLOPE, FD_STEP, LOSSES, activation as
                         activation_function, relative_difference)
 from .spec import MODES, Spec
+from .workbook import OVERFLOW
 
 ERROR_PREFIX = "#backprop_xl: "
 CATEGORY = "backprop_xl"  # the group Excel's Insert Function dialog lists these under
@@ -72,16 +74,25 @@ DOC = {
 
 
 def cell_errors(function):
-    """A bad argument's message goes back to the cell as "#backprop_xl: <message>", not raised."""
+    """A bad argument's message goes back to the cell as "#backprop_xl: <message>", not raised;
+    a number that is not finite goes back as #NUM!: Excel has neither infinity nor NaN (xlwings
+    would show NaN as an empty cell)."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         try:
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
         except (UserError, ValueError, TypeError) as error:
             return ERROR_PREFIX + str(error)
+        if isinstance(result, list):
+            return [[_finite(value) for value in row] for row in result]
+        return _finite(result)
 
     return wrapper
+
+
+def _finite(value):
+    return OVERFLOW if isinstance(value, float) and not math.isfinite(value) else value
 
 
 # --- single-cell functions ---------------------------------------------------------------------
@@ -314,12 +325,10 @@ def _cells(values: np.ndarray):
 
 
 def _shown(value) -> str:
-    if value is None:
+    if _is_empty(value):
         return "an empty cell"
     if isinstance(value, (bool, np.bool_)):
         return "TRUE" if value else "FALSE"
-    if isinstance(value, (float, np.floating)) and math.isnan(value):
-        return "an empty cell"
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
@@ -336,6 +345,8 @@ def _single(value, name: str):
     """The one value of a cell: a 1×1 range or a one-item list counts as its value."""
     if isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
         array = np.array(value, dtype=object)
+        if array.size == 0:
+            raise UserError(f"{name}: must be a single cell, got an empty range")
         if array.size != 1:
             raise UserError(f"{name}: must be a single cell, got a range of {array.size} cells")
         return array.reshape(-1)[0]
@@ -350,8 +361,9 @@ def _is_empty(value) -> bool:
 def _number(value, name: str, default: float | None = None) -> float:
     value = _single(value, name)
     if default is not None and _is_empty(value):
-        return default
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return float(default)
+    if _is_empty(value) or isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.number)):
         raise UserError(f"{name}: must be a number, got {_shown(value)}")
     value = float(value)
     if not math.isfinite(value):
@@ -423,7 +435,7 @@ def _numbers(value, name: str, allow_empty: bool = False) -> np.ndarray | None:
         if allow_empty and empty.all():
             return None
         row, column = np.argwhere(~np.isfinite(numbers))[0]
-        what = "is empty" if empty[row, column] else f"is {numbers[row, column]!r}"
+        what = "is empty" if empty[row, column] else f"is {float(numbers[row, column])!r}"
         raise UserError(f"{name}: {_where(array, row, column)} {what}; every cell must hold a "
                         f"finite number")
     if array.dtype.kind == "U":
