@@ -184,6 +184,8 @@ def regenerate_command(target, steps, learning_rate, gradient_check, check_only,
     """
     from . import regenerate
     books = regenerate.workbooks_in(target) if target.is_dir() else [target]
+    if not books:
+        raise UserError(f"{target}: no workbooks (.xlsx) in this folder")
     if check_only:
         reasons = [reason for book in books for reason in regenerate.stale(book)]
         for reason in reasons:
@@ -191,11 +193,14 @@ def regenerate_command(target, steps, learning_rate, gradient_check, check_only,
         click.echo(f"{len(books) - len({r.split(' ')[0] for r in reasons})} of {len(books)} "
                    f"workbook(s) current", err=True)
         return 1 if reasons else 0
-    for book in books:
-        new = regenerate.regenerate(
-            book, lambda spec: overridden(spec, steps=steps, learning_rate=learning_rate,
-                                          gradient_check=gradient_check),
-            force=force, backup=backup)
+    # Every workbook is checked before any is written: one refused, none changes.
+    def change(spec: Spec) -> Spec:
+        return overridden(spec, steps=steps, learning_rate=learning_rate,
+                          gradient_check=gradient_check)
+
+    plans = [(book, regenerate.prepare(book, change, force=force, backup=backup)) for book in books]
+    for book, new in plans:
+        regenerate.rewrite(book, new, backup=backup)
         click.echo(f"regenerated {book} ({new.steps} steps)", err=True)
     return 0
 

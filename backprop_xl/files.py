@@ -21,11 +21,18 @@ def check_writable(path: Path, force: bool) -> None:
         raise UserError(f"{path}: is a folder, not a file")
     if path.exists() and not force:
         raise UserError(f"{path} already exists; use --force to overwrite it")
+    check_folder(path)
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: folder {str(path.parent)!r} is not writable")
+
+
+def check_folder(path: Path) -> None:
+    """Refuse a path whose parent is missing or is a file."""
     parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise UserError(f"{path}: {str(parent)!r} is a file, not a folder")
     if not parent.is_dir():
         raise UserError(f"{path}: folder {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"{path}: folder {str(parent)!r} is not writable")
 
 
 @contextmanager

@@ -2,29 +2,35 @@
 the user left them, turned into the spec of the run they now describe.
 
 Anything else is refused with one clear line: a file that is not an xlsx, a damaged one, one that
-another program made. Zip members are sized before anything inflates them, and openpyxl parses
-the XML through defusedxml (installed with backprop_xl), which refuses entity expansion.
+another program made. Zip members are sized by what they declare before anything inflates them,
+then inflated once in small pieces, kept nowhere, to hold them to it; openpyxl parses the XML
+through defusedxml (installed with backprop_xl), which refuses entity declarations.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 import warnings
 import zipfile
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import openpyxl
+from defusedxml import DefusedXmlException
 
 from .errors import SpecError, UserError
 from .layout import SPEC_MARKER, SPEC_SHEET, Layout, data_name, initial_name
 from .engine import bias_name, weight_name
 from .spec import Spec
 
-MAX_MEMBER_BYTES = 512 * 1024 * 1024  # inflated size of one part; our largest sheet is far smaller
+MAX_MEMBER_BYTES = 512 * 1024 * 1024  # inflated size of one part: a sheet of some 500,000 steps
 MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
 MAX_RATIO = 200  # inflated / compressed; our sheets deflate about 10:1
+LOCAL_HEADER_BYTES = 30  # a zip part's local header before its name and extra field
+INFLATE_PIECE_BYTES = 64 * 1024
 
 
 def open_workbook(path: Path, data_only: bool = True):
@@ -47,13 +53,64 @@ def open_workbook(path: Path, data_only: bool = True):
                 member.file_size > 1024 * 1024 and ratio > MAX_RATIO):
             raise UserError(f"{path}: refused, part {member.filename} would inflate to "
                             f"{member.file_size:,} bytes")
+    # zipfile cuts a part at its declared size only after inflating all of a read: a part that
+    # declares little and holds a bomb would inflate in full. So every part is first inflated
+    # here in small pieces, kept nowhere, and refused the moment it passes its declared size.
+    with path.open("rb") as handle:
+        for member in members:
+            problem = _inflation_problem(handle, member)
+            if problem:
+                raise UserError(f"{path}: refused, part {member.filename} {problem}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # openpyxl's notes on unsupported extensions
             return openpyxl.load_workbook(path, data_only=data_only)
     except Exception as error:  # a damaged package fails in many ways inside openpyxl
+        refused = _defused(error)
+        if refused is not None:
+            name = getattr(refused, "name", None) or getattr(refused, "sysid", None)
+            raise UserError(f"{path}: refused, its XML declares entities"
+                            f"{f' ({name})' if name else ''}, which could expand without bound "
+                            f"or read other files") from None
         raise UserError(f"{path}: not a readable xlsx workbook ({type(error).__name__}: "
                         f"{str(error).splitlines()[0] if str(error) else 'damaged'})") from None
+
+
+def _inflation_problem(handle, member: zipfile.ZipInfo) -> str | None:
+    """Why the part's data does not inflate to exactly the size it declares (None: it does)."""
+    handle.seek(member.header_offset)
+    header = handle.read(LOCAL_HEADER_BYTES)
+    if len(header) != LOCAL_HEADER_BYTES or not header.startswith(b"PK\x03\x04"):
+        return "is damaged (no local header)"
+    name_bytes, extra_bytes = struct.unpack("<HH", header[26:30])
+    handle.seek(member.header_offset + LOCAL_HEADER_BYTES + name_bytes + extra_bytes)
+    if member.compress_type == zipfile.ZIP_STORED:
+        return None if member.compress_size == member.file_size else "is damaged (sizes differ)"
+    if member.compress_type != zipfile.ZIP_DEFLATED:
+        return f"uses compression method {member.compress_type}, which no xlsx uses"
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    inflated, left, pending = 0, member.compress_size, b""
+    try:
+        while not inflater.eof:
+            if not pending:
+                pending = handle.read(min(INFLATE_PIECE_BYTES, left))
+                if not pending:
+                    return "is damaged (its data ends early)"
+                left -= len(pending)
+            inflated += len(inflater.decompress(pending, INFLATE_PIECE_BYTES))
+            pending = inflater.unconsumed_tail
+            if inflated > member.file_size:
+                return f"inflates past the {member.file_size:,} bytes it declares"
+    except zlib.error as error:
+        return f"is damaged ({error})"
+    return None if inflated == member.file_size else "is damaged (shorter than it declares)"
+
+
+def _defused(error: BaseException | None) -> DefusedXmlException | None:
+    """The entity declaration defusedxml refused, wherever openpyxl wrapped it."""
+    while error is not None and not isinstance(error, DefusedXmlException):
+        error = error.__cause__ or error.__context__
+    return error
 
 
 def embedded_spec(book, source: str) -> Spec:

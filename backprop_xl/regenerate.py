@@ -15,7 +15,7 @@ from typing import Callable
 
 from . import reader, workbook
 from .errors import UserError
-from .files import atomic_output
+from .files import atomic_output, check_writable
 from .functions import excel_relative_difference
 from .layout import SPEC_SHEET
 from .spec import Spec
@@ -35,7 +35,7 @@ RELATIVE_DIFFERENCE_FORMULA = b"<f>" + excel_relative_difference("", "").split("
 
 
 def backup_path(path: Path) -> Path:
-    return path.with_name(path.name[: -len(".xlsx")] + BACKUP_SUFFIX)
+    return path.with_name(path.stem + BACKUP_SUFFIX)
 
 
 def current_spec(path: Path) -> Spec:
@@ -76,22 +76,30 @@ def _short(value) -> str:
     return text if len(text) <= 30 else text[:27] + "..."
 
 
-def regenerate(path: Path, change: Callable[[Spec], Spec] = lambda spec: spec,
-               force: bool = False, backup: bool = True) -> Spec:
-    """Rewrite the workbook at `path` for its current spec, as `change` alters it."""
+def prepare(path: Path, change: Callable[[Spec], Spec] = lambda spec: spec,
+            force: bool = False, backup: bool = True) -> Spec:
+    """The spec to rewrite the workbook at `path` for: its current spec, as `change` alters it,
+    once everything that can refuse it has been checked (the workbook, the options, what would
+    be lost, the folder), without writing anything. `rewrite` writes it."""
     path = Path(path)
     spec = current_spec(path)
     new = change(spec)  # bad options are refused before anything is compared or written
+    for target in (path, backup_path(path)) if backup else (path,):
+        check_writable(target, force=True)
     lost = would_lose(path, spec)
     if lost and not force:
         shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
         raise UserError(f"{path}: regenerating would lose {shown}; use --force "
                         f"(the backup keeps them)")
+    return new
+
+
+def rewrite(path: Path, new: Spec, backup: bool = True) -> None:
+    """Write `new` over the workbook at `path`, keeping the old file as a backup if asked."""
     if backup:
         with atomic_output(backup_path(path), force=True) as temporary:
             shutil.copyfile(path, temporary)
     workbook.write(new, path, force=True)
-    return new
 
 
 def workbooks_in(folder: Path) -> list[Path]:

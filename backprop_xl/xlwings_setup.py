@@ -34,7 +34,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from . import __version__, udfs
 from .engine import bias_name, parameter_names
 from .errors import UserError
-from .files import atomic_output, check_writable
+from .files import atomic_output, check_folder, check_writable
 from .presets import preset
 
 UDF_MODULE = "backprop_xl.udfs"
@@ -61,8 +61,8 @@ def write(directory: Path, force: bool = False, interpreter: str | None = None) 
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise UserError(f"{directory}: is a file, not a folder")
-    if not directory.exists() and not directory.parent.is_dir():
-        raise UserError(f"{directory}: folder {str(directory.parent)!r} does not exist")
+    if not directory.exists():
+        check_folder(directory)
     conf, book = directory / CONF_NAME, directory / WORKBOOK_NAME
     if directory.exists():
         for path in (conf, book):
@@ -77,16 +77,19 @@ def write(directory: Path, force: bool = False, interpreter: str | None = None) 
         except OSError as error:
             raise UserError(f"cannot create {directory}: {error.strerror or error}") from None
     try:
-        with atomic_output(conf, force) as temporary:
-            temporary.write_bytes(conf_text(interpreter).encode("utf-8"))
-        with atomic_output(book, force) as temporary:
+        # Both files are written in full before either is renamed into place: on a failure,
+        # neither appears.
+        with (atomic_output(conf, force) as conf_temporary,
+              atomic_output(book, force) as book_temporary):
+            conf_temporary.write_bytes(conf_text(interpreter).encode("utf-8"))
             try:
-                write_workbook(temporary, vba_project, interpreter)
+                write_workbook(book_temporary, vba_project, interpreter)
             except XlsxWriterException as error:
                 raise UserError(f"cannot write {book}: {error}") from None
     except BaseException:
         if created:  # leave no trace of a folder this call made
-            conf.unlink(missing_ok=True)
+            for path in (conf, book):
+                path.unlink(missing_ok=True)
             try:
                 directory.rmdir()
             except OSError:

@@ -1,12 +1,27 @@
-"""Bad input and extreme numbers: one clear line and exit status 2 for what makes no sense, a warning
-and a marked workbook for runs that overflow, and nothing written or changed on refusal."""
+"""Bad input and extreme numbers: one clear line and exit status 2 for what makes no sense (bad
+specs, spec files, workbooks, bombs among them, and output folders, command by command), a warning
+and a marked workbook for runs that overflow, and nothing written or changed on refusal; user text
+that looks like a formula stays text."""
 
+import functools
+import io
+import os
+import re
+import struct
+import subprocess
+import tracemalloc
 import zipfile
+import zlib
+from pathlib import Path
 
 import openpyxl
 import pytest
+from defusedxml import ElementTree
+from xlsxwriter.exceptions import XlsxWriterException
 
+from backprop_xl import xlwings_setup
 from backprop_xl.cli import main
+from backprop_xl.presets import preset
 from test_cli import snapshot
 
 SEED = '''title = "One sigmoid neuron"
@@ -56,19 +71,25 @@ def spec_text(case: str) -> str:
     return text
 
 
+def assert_refused(folder: Path, capsys, args: list[str], words: str) -> None:
+    """The command exits with status 2 and one line on stderr naming the problem (`words`),
+    prints nothing on stdout, and leaves every file below `folder` as it was."""
+    before = snapshot(folder)
+    status = main(args)
+    out, err = capsys.readouterr()
+    assert (status, out) == (2, ""), (status, out, err)
+    assert err.count("\n") == 1 and err.startswith("backprop-xl: ") and words in err, err
+    assert "Traceback" not in err
+    assert snapshot(folder) == before
+
+
 @pytest.mark.parametrize("command", ["generate", "trace", "spec"])
 @pytest.mark.parametrize("case", list(BAD_SPECS))
 def test_a_bad_spec_gets_one_line_and_status_2_and_writes_nothing(tmp_path, capsys, command, case):
     spec = tmp_path / "bad.toml"
     spec.write_text(spec_text(case))
-    before = snapshot(tmp_path)
-    status = main([command, str(spec), "-o", str(tmp_path / "out")])
-    out, err = capsys.readouterr()
-    words = BAD_SPECS[case][2] or "targets between 0 and 1"
-    assert status == 2 and out == ""
-    assert err.count("\n") == 1 and err.startswith("backprop-xl: ") and words in err, err
-    assert "Traceback" not in err
-    assert snapshot(tmp_path) == before
+    assert_refused(tmp_path, capsys, [command, str(spec), "-o", str(tmp_path / "out")],
+                   BAD_SPECS[case][2] or "targets between 0 and 1")
 
 
 def test_a_network_too_wide_for_excel_is_refused_by_generate_only(tmp_path, capsys):
@@ -116,3 +137,329 @@ def test_saturating_inputs_stay_finite_and_quiet(tmp_path, capsys, inputs):
     spec.write_text(SEED.replace("inputs = [[1.5]]", f"inputs = [[{inputs}]]"))
     assert main(["generate", str(spec), "-o", str(tmp_path / "big.xlsx")]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+# --- bad files: specs, workbooks, output folders -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_book(tmp_path_factory) -> bytes:
+    """The bytes of a small workbook backprop_xl made: the seed lesson, 5 steps."""
+    path = tmp_path_factory.mktemp("book") / "seed.xlsx"
+    assert main(["generate", "-o", str(path), "--steps", "5"]) == 0
+    return path.read_bytes()
+
+
+def put(path: Path, content: bytes | str) -> Path:
+    if isinstance(content, str):
+        content = content.encode()
+    path.write_bytes(content)
+    return path
+
+
+def foreign(path: Path) -> Path:
+    """A workbook another program (openpyxl) made."""
+    book = openpyxl.Workbook()
+    book.active["A1"] = 42
+    book.save(path)
+    return path
+
+
+# name: (makes the SPEC argument in a folder, words the error line must contain)
+BAD_SPEC_FILES = {
+    "missing file": (lambda d, book: d / "missing.toml", "no such spec file or preset"),
+    "a folder": (lambda d, book: d, "is a folder"),
+    "a workbook, not TOML": (lambda d, book: put(d / "seed.xlsx", book), "cannot read it as a spec"),
+    "unknown preset": (lambda d, book: "sed", "no such spec file or preset"),
+}
+
+
+@pytest.mark.parametrize("command", ["generate", "trace", "spec"])
+@pytest.mark.parametrize("case", list(BAD_SPEC_FILES))
+def test_a_bad_spec_file_or_preset_is_refused(tmp_path, capsys, monkeypatch, small_book, command,
+                                              case):
+    monkeypatch.chdir(tmp_path)
+    make, words = BAD_SPEC_FILES[case]
+    assert_refused(tmp_path, capsys, [command, str(make(tmp_path, small_book)), "-o", "out"], words)
+
+
+def test_presets_takes_no_preset_name(tmp_path, capsys):
+    assert_refused(tmp_path, capsys, ["presets", "sed"], "unexpected extra argument (sed)")
+
+
+def rewritten(book: bytes, member: str, change) -> bytes:
+    """`book` with one part's XML passed through `change`."""
+    with zipfile.ZipFile(io.BytesIO(book)) as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    parts[member] = change(parts[member])
+    result = io.BytesIO()
+    with zipfile.ZipFile(result, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, data in parts.items():
+            target.writestr(name, data)
+    return result.getvalue()
+
+
+# Billion laughs: each entity ten of the one before, 10**9 "lol"s once the last one expands.
+LAUGHS = b"<!DOCTYPE lolz [<!ENTITY lol0 \"lol\">" + b"".join(
+    b'<!ENTITY lol%d "%s">' % (i, b"&lol%d;" % (i - 1) * 10) for i in range(1, 10)) + b"]>"
+EXTERNAL = b'<!DOCTYPE r [<!ENTITY secret SYSTEM "file:///etc/passwd">]>'
+
+
+def declaring(doctype: bytes):
+    """A change for `rewritten`: `doctype` right after the XML declaration, and its last entity
+    used before the first closing tag."""
+    def change(xml: bytes) -> bytes:
+        declaration, end, rest = xml.partition(b"?>")
+        name = doctype.rsplit(b"<!ENTITY ", 1)[1].split(b" ", 1)[0]
+        return declaration + end + doctype + rest.replace(b"</", b"&%s;</" % name, 1)
+    return change
+
+
+def handmade_zip(members: list[tuple[str, bytes, int, int]]) -> bytes:
+    """A zip written by hand from (name, deflated data, CRC-32, inflated size as declared), so a
+    member may declare any size, true or not."""
+    local, central = bytearray(), bytearray()
+    for name, data, crc, size in members:
+        encoded = name.encode()
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc,
+                               len(data), size, len(encoded), 0, 0, 0, 0, 0, len(local)) + encoded
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size,
+                             len(encoded), 0) + encoded + data
+    return bytes(local + central + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members),
+                                               len(members), len(central), len(local), 0))
+
+
+@functools.cache
+def deflated_spaces(mebibytes: int) -> tuple[bytes, int]:
+    """`mebibytes` MiB of spaces deflated to about a thousandth of that, and their CRC-32. Each MiB
+    deflates on its own (a full flush), so one deflated MiB repeats and nothing big is built."""
+    mebibyte = b" " * 2**20
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = compressor.compress(mebibyte) + compressor.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(mebibytes):
+        crc = zlib.crc32(mebibyte, crc)
+    return block * mebibytes + compressor.flush(), crc
+
+
+def bomb(book: bytes, mebibytes: int, declared: int | None = None) -> bytes:
+    """`book` with its document properties (a part openpyxl reads whole) replaced by `mebibytes`
+    MiB of spaces that declare `declared` bytes [default: the truth]."""
+    members = []
+    with zipfile.ZipFile(io.BytesIO(book)) as source:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "docProps/core.xml":
+                deflated, crc = deflated_spaces(mebibytes)
+                members.append((name, deflated, crc, declared or mebibytes * 2**20))
+            else:
+                compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+                members.append((name, compressor.compress(data) + compressor.flush(),
+                                zlib.crc32(data), len(data)))
+    return handmade_zip(members)
+
+
+def book_folder(d: Path) -> Path:
+    (d / "book.xlsx").mkdir()
+    return d / "book.xlsx"
+
+
+# name: (makes a bad BOOK.xlsx in a folder from a good workbook's bytes, words the error names)
+BAD_BOOKS = {
+    "missing file": (lambda d, book: d / "book.xlsx", "no such file"),
+    "a folder": (lambda d, book: book_folder(d), "folder"),  # regenerate takes it for one
+    "a text file named .xlsx": (lambda d, book: put(d / "book.xlsx", "a,b\n1,2\n"), "not an xlsx"),
+    "truncated": (lambda d, book: put(d / "book.xlsx", book[: len(book) // 2]), "not an xlsx"),
+    "made by another program": (lambda d, book: foreign(d / "book.xlsx"), "not a workbook made by"),
+    "entity bomb in the workbook part": (lambda d, book: put(d / "book.xlsx", rewritten(
+        book, "xl/workbook.xml", declaring(LAUGHS))), "declares entities (lol0)"),
+    "entity bomb in the spec sheet": (lambda d, book: put(d / "book.xlsx", rewritten(
+        book, "xl/worksheets/sheet2.xml", declaring(LAUGHS))), "declares entities (lol0)"),
+    "external entity": (lambda d, book: put(d / "book.xlsx", rewritten(
+        book, "xl/worksheets/sheet1.xml", declaring(EXTERNAL))), "declares entities (secret)"),
+    "zip bomb, 2 GiB in one part": (lambda d, book: put(d / "book.xlsx", bomb(book, 2048)),
+                                    "docProps/core.xml would inflate to 2,147,483,648 bytes"),
+    "zip bomb, a part 1000 times its deflated size": (
+        lambda d, book: put(d / "book.xlsx", bomb(book, 100)), "would inflate to 104,857,600"),
+    "zip bomb, a part declaring 1 KiB": (lambda d, book: put(d / "book.xlsx", bomb(
+        book, 2048, declared=1024)), "inflates past the 1,024 bytes it declares"),
+}
+BOOK_COMMANDS = {
+    "regenerate": lambda book: ["regenerate", str(book)],
+    "regenerate --check": lambda book: ["regenerate", str(book), "--check"],
+    "verify": lambda book: ["verify", str(book)],
+}
+
+
+@pytest.mark.parametrize("command", list(BOOK_COMMANDS))
+@pytest.mark.parametrize("case", list(BAD_BOOKS))
+def test_a_bad_workbook_is_refused_without_inflating_it(tmp_path, capsys, small_book, command,
+                                                        case):
+    make, words = BAD_BOOKS[case]
+    args = BOOK_COMMANDS[command](make(tmp_path, small_book))
+    assert max((path.stat().st_size for path in tmp_path.rglob("*")), default=0) < 3 * 2**20
+    tracemalloc.start()
+    try:
+        assert_refused(tmp_path, capsys, args, words)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * 2**20  # a bomb inflated would take gigabytes
+
+
+@pytest.mark.parametrize("case", [case for case in BAD_BOOKS if case != "missing file"])
+def test_regenerating_a_folder_with_one_bad_workbook_changes_none(tmp_path, capsys, small_book,
+                                                                  case):
+    put(tmp_path / "a.xlsx", small_book)  # a good one, first in line
+    make, words = BAD_BOOKS[case]
+    make(tmp_path, small_book)
+    assert_refused(tmp_path, capsys, ["regenerate", str(tmp_path)], words)
+
+
+def test_regenerating_a_folder_without_workbooks_is_refused(tmp_path, capsys):
+    put(tmp_path / "notes.txt", "no workbooks here")
+    assert_refused(tmp_path, capsys, ["regenerate", str(tmp_path)], "no workbooks")
+
+
+@pytest.fixture
+def lock():
+    """Makes a folder unwritable: by its mode, or for root, whom modes do not stop, by marking it
+    immutable (chattr +i). Unlocked after the test."""
+    root = os.geteuid() == 0
+    locked = []
+
+    def make(folder: Path) -> Path:
+        folder.chmod(0o500)
+        locked.append(folder)
+        if root and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+            pytest.skip("running as root, and chattr +i cannot lock a folder here")
+        assert not os.access(folder, os.W_OK)
+        return folder
+
+    yield make
+    for folder in locked:
+        if root:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o700)
+
+
+# name: the command's arguments, given a locked folder that holds a good workbook, book.xlsx
+UNWRITABLE = {
+    "generate -o": lambda d: ["generate", "-o", str(d / "seed.xlsx")],
+    "trace -o": lambda d: ["trace", "-o", str(d / "seed.csv")],
+    "spec -o": lambda d: ["spec", "-o", str(d / "seed.toml")],
+    "regenerate": lambda d: ["regenerate", str(d / "book.xlsx")],
+    "regenerate --no-backup": lambda d: ["regenerate", str(d / "book.xlsx"), "--no-backup"],
+    "regenerate FOLDER": lambda d: ["regenerate", str(d)],
+    "xlwings-setup DIR": lambda d: ["xlwings-setup", str(d)],
+    "xlwings-setup DIR/new": lambda d: ["xlwings-setup", str(d / "new")],
+}
+
+
+@pytest.mark.parametrize("case", list(UNWRITABLE))
+def test_an_unwritable_folder_is_refused(tmp_path, capsys, small_book, lock, case):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    put(folder / "book.xlsx", small_book)
+    assert_refused(tmp_path, capsys, UNWRITABLE[case](lock(folder)), "locked")
+
+
+# name: (makes DIR in a folder, words the error line must contain)
+XLWINGS_TARGETS = {
+    "a file": (lambda d: put(d / "notes.txt", "x"), "notes.txt: is a file, not a folder"),
+    "under a file": (lambda d: put(d / "notes.txt", "x") / "excel", "notes.txt' is a file"),
+    "under a missing folder": (lambda d: d / "nope" / "excel", "nope' does not exist"),
+    "its workbook a folder": (lambda d: (d / "backprop_xl.xlsm").mkdir() or d, "is a folder"),
+    "its files there already": (lambda d: put(d / "xlwings.conf", "mine") and d, "--force"),
+}
+
+
+@pytest.mark.parametrize("case", list(XLWINGS_TARGETS))
+def test_xlwings_setup_refuses_a_bad_folder(tmp_path, capsys, case):
+    make, words = XLWINGS_TARGETS[case]
+    assert_refused(tmp_path, capsys, ["xlwings-setup", str(make(tmp_path))], words)
+
+
+@pytest.mark.parametrize("existing", [True, False], ids=["DIR there", "DIR new"])
+def test_xlwings_setup_failing_half_way_writes_neither_file(tmp_path, capsys, monkeypatch,
+                                                            existing):
+    def broken(path, *args):
+        path.write_bytes(b"half a workbook")
+        raise XlsxWriterException("disk full")
+
+    monkeypatch.setattr(xlwings_setup, "write_workbook", broken)
+    folder = tmp_path / "excel"
+    if existing:
+        folder.mkdir()
+    assert_refused(tmp_path, capsys, ["xlwings-setup", str(folder)], "disk full")
+    assert folder.exists() == existing  # a DIR it made is gone again
+
+
+# --- user text is never a formula, nor a sheet name ----------------------------------------------
+
+CELL = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+
+
+def text_cells(path: Path) -> list[tuple[str, str, bool]]:
+    """Every cell of the workbook's sheets that holds text: (its type, its text, whether it has a
+    formula), read from the XML as Excel reads it."""
+    cells = []
+    with zipfile.ZipFile(path) as package:
+        names = package.namelist()
+        shared = ["".join(item.itertext()) for item in ElementTree.fromstring(
+            package.read("xl/sharedStrings.xml"))] if "xl/sharedStrings.xml" in names else []
+        for name in names:
+            if not name.startswith("xl/worksheets/sheet"):
+                continue
+            for cell in ElementTree.fromstring(package.read(name)).iter(CELL + "c"):
+                kind = cell.get("t")
+                text = ("".join(cell.find(CELL + "is").itertext()) if kind == "inlineStr" else
+                        shared[int(cell.findtext(CELL + "v"))] if kind == "s" else
+                        cell.findtext(CELL + "v") if kind == "str" else None)
+                if text is not None:
+                    cells.append((kind, text, cell.find(CELL + "f") is not None))
+    return cells
+
+
+def formulas_of(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as package:
+        return [formula.text or "" for name in package.namelist()
+                if name.startswith("xl/worksheets/sheet")
+                for formula in ElementTree.fromstring(package.read(name)).iter(CELL + "f")]
+
+
+def generated(folder: Path, name: str, **overrides) -> Path:
+    """A workbook generated from preset `name` with spec keys overridden, as a user would."""
+    spec, book = folder / f"{name}.toml", folder / f"{name}.xlsx"
+    spec.write_text(preset(name).with_overrides(steps=3, **overrides).to_toml())
+    assert main(["generate", str(spec), "-o", str(book), "--force"]) == 0
+    return book
+
+
+# The title is the one piece of free text a spec puts in a cell; each of these would run as a
+# formula in Excel if written as one (the last is the classic DDE attack).
+FORMULA_TITLES = ['=HYPERLINK("https://example.com","click me")', "+7*191", "-7*191",
+                  "@SUM(7,191)", "=cmd|' /C calc'!A0"]
+
+
+@pytest.mark.parametrize("name", ["seed", "xor"])  # the title beside the table; on an Overview
+@pytest.mark.parametrize("title", FORMULA_TITLES)
+def test_a_title_that_looks_like_a_formula_is_written_as_text(tmp_path, capsys, name, title):
+    book = generated(tmp_path, name, title=title)
+    holding = [(kind, text, formula) for kind, text, formula in text_cells(book) if title in text]
+    assert any(text == title for _, text, _ in holding)
+    assert all(kind in ("inlineStr", "s") and not formula for kind, _, formula in holding), holding
+    assert not any(title[1:] in formula for formula in formulas_of(book))
+
+
+EXCEL_SHEET_NAME = re.compile(r"[^\[\]:*?/\\']([^\[\]:*?/\\]{0,29}[^\[\]:*?/\\'])?")
+
+
+@pytest.mark.parametrize("name", ["seed", "xor"])  # one sheet and the spec's; Overview and Data too
+def test_sheet_names_never_come_from_the_spec(tmp_path, capsys, name):
+    """Excel's rules for a sheet name: 1 to 31 characters, none of []:*?/\\, no apostrophe first or
+    last, not History. The names are fixed, whatever the title says."""
+    names = openpyxl.load_workbook(generated(tmp_path, name, title="'History' [Q1]: a/b\\c*?'"),
+                                   read_only=True).sheetnames
+    assert names == openpyxl.load_workbook(generated(tmp_path, name), read_only=True).sheetnames
+    assert all(EXCEL_SHEET_NAME.fullmatch(sheet) and sheet.lower() != "history" for sheet in names)
