@@ -14,7 +14,7 @@ import hashlib
 import os
 import sys
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
@@ -87,6 +87,7 @@ class Step:
     update_biases: bool
     stochastic: bool
     finite_differences: dict[str, float] | None = None
+    source: tuple = field(default=None, repr=False, compare=False)  # (Run, Block, row)
 
     @property
     def loss(self) -> float:
@@ -107,46 +108,10 @@ class Step:
 
     def record(self) -> dict[str, float]:
         """This step as flat named numbers: the machine names of DESIGN.md and of the workbook."""
-        row: dict[str, float] = {"step": self.number}
-        if self.stochastic:
-            row["sample"] = self.samples[0] + 1
-            for k, value in enumerate(self.a[0][0], start=1):
-                row[f"x{k}"] = float(value)
-            for k, value in enumerate(self.y[0], start=1):
-                row[f"y{k}"] = float(value)
-        parameters = list(self.parameters())
-        for name, value, _, _ in parameters:
-            row[name] = value
-        count = len(self.samples)
-        for s, sample in enumerate(self.samples):
-            suffix = sample_suffix(count, sample)
-            for index in range(len(self.z)):
-                for j in range(self.z[index].shape[1]):
-                    n = neuron_name(index + 1, j + 1)
-                    row["z" + n + suffix] = float(self.z[index][s, j])
-                    row["a" + n + suffix] = float(self.a[index + 1][s, j])
-            row["C" + suffix] = float(self.losses[s])
-            for index in reversed(range(len(self.z))):
-                for j in range(self.z[index].shape[1]):
-                    n = neuron_name(index + 1, j + 1)
-                    row["dC_da" + n + suffix] = float(self.dC_da[index][s, j])
-                    row["da_dz" + n + suffix] = float(self.da_dz[index][s, j])
-                for (j, k), value in np.ndenumerate(self.weight_gradients[index][s]):
-                    w = weight_name(index + 1, j + 1, k + 1)
-                    row["dz_d" + w + suffix] = float(self.dz_dw[index][s, k])
-                    row["grad_" + w + suffix] = float(value)
-                if self.network.biases is not None and self.update_biases:
-                    for j, value in enumerate(self.bias_gradients[index][s]):
-                        row["grad_" + bias_name(index + 1, j + 1) + suffix] = float(value)
-        row["C"] = self.loss
-        for name, value, gradient, new_value in parameters:
-            row["grad_" + name] = gradient
-            row["new_" + name] = new_value
-            if self.finite_differences is not None:
-                numeric = self.finite_differences[name]
-                row["fd_" + name] = numeric
-                row["reldiff_" + name] = float(relative_difference(gradient, numeric))
-        return row
+        run, block, row = self.source
+        one = Block(*(values[row:row + 1] for values in block))
+        return {name: values[0] for name, values in
+                ((name, column.tolist()) for name, column in run.columns(one, self.number).items())}
 
 
 # --- the steps themselves ----------------------------------------------------------------------
@@ -320,9 +285,27 @@ class Block(NamedTuple):
                       for name in cls._fields})
 
 
-# Interpreted, a seed step takes about 60 µs; compiled, under 1 µs, after a compilation of about
-# 15 s the first time on a machine and about 1 s once cached (benchmarks/run.py measures both).
-COMPILE_FROM_STEPS = 20_000
+# Interpreted, a step costs about 20 µs, 2.5 µs more for each weight and neuron of each pass
+# through the network (one pass per sample the step uses, and for the gradient check two more per
+# parameter), and 10 µs more for each of the check's passes: measured on this project's 2-core
+# machine, where benchmarks/run.py measures the engine as generate runs it. Compiled, a step costs
+# under 1 µs, but numba and the cached kernel take about 1.2 s to load (some 15 s to compile, the
+# first time on a machine) and add about 125 MB to a process of about 40 MB. So a run is compiled
+# when interpreting it would take longer than loading the compiled kernel.
+STEP_MICROSECONDS = 20
+UNIT_MICROSECONDS = 2.5
+CHECK_PASS_MICROSECONDS = 10
+COMPILE_AFTER_SECONDS = 1.2
+
+
+def worth_compiling(spec: Spec, gradient_check: bool = False) -> bool:
+    """Whether the spec's run would take longer interpreted than loading the compiled engine."""
+    samples = 1 if spec.mode == "stochastic" else spec.n_samples
+    check_passes = 2 * len(parameter_names(spec)) if gradient_check else 0
+    units = sum(n_in * n_out + n_out for n_in, n_out in zip(spec.layers[:-1], spec.layers[1:]))
+    step = (STEP_MICROSECONDS + UNIT_MICROSECONDS * samples * (1 + check_passes) * units
+            + CHECK_PASS_MICROSECONDS * check_passes)
+    return spec.steps * step * 1e-6 > COMPILE_AFTER_SECONDS
 
 
 @functools.cache
@@ -352,6 +335,8 @@ class Run:
     """A run of the spec in progress: the flat parameters and everything the kernel needs."""
 
     def __init__(self, spec: Spec, gradient_check: bool = False, compiled: bool | None = None):
+        """compiled: numba's kernel (True), the Python one (False), or whichever is faster for
+        this run (None)."""
         self.spec = spec
         self.sizes = np.array(spec.layers, dtype=np.int64)
         self.codes = np.array([ACTIVATION_NAMES.index(name) for name in spec.activations],
@@ -368,7 +353,7 @@ class Run:
         self.step_samples = 1 if self.one_sample else spec.n_samples
         self.check = gradient_check
         if compiled is None:
-            compiled = spec.steps >= COMPILE_FROM_STEPS
+            compiled = worth_compiling(spec, gradient_check)
         self.kernel = _compiled() if compiled else _train
         self.next_step = 1
 
@@ -408,7 +393,8 @@ class Run:
             mean_bias_gradients=self.layer_neurons(block.mean_bias_gradients[row]),
             new_weights=self.layer_weights(block.new_weights[row]),
             new_biases=self.layer_neurons(block.new_biases[row]) if self.has_biases else None,
-            update_biases=self.spec.update_biases, stochastic=self.one_sample)
+            update_biases=self.spec.update_biases, stochastic=self.one_sample,
+            source=(self, block, row))
         if self.check:
             step.finite_differences = dict(zip(
                 parameter_names(self.spec),
@@ -448,6 +434,63 @@ class Run:
             weight, neuron = weight + n_in * n_out, neuron + n_out
         return np.array(places, dtype=np.int64)
 
+    def columns(self, block: Block, first: int) -> dict[str, np.ndarray]:
+        """The steps of a block that starts at step `first` as named columns, one value per step:
+        the machine names of DESIGN.md and of the workbook, in the workbook's order."""
+        names = parameter_names(self.spec)
+        parameters = self.table_order(block.weights, block.biases)
+        gradients = self.table_order(block.mean_weight_gradients, block.mean_bias_gradients)
+        samples = block.samples[:, None] + np.arange(self.step_samples)  # (steps, samples)
+        x, y = self.inputs[samples], self.targets[samples]
+        row: dict[str, np.ndarray] = {"step": np.arange(first, first + len(block.losses))}
+        if self.one_sample:
+            row["sample"] = block.samples + 1
+            for k in range(x.shape[2]):
+                row[f"x{k + 1}"] = x[:, 0, k]
+            for k in range(y.shape[2]):
+                row[f"y{k + 1}"] = y[:, 0, k]
+        for i, name in enumerate(names):
+            row[name] = parameters[:, i]
+        layers = list(enumerate(zip(self.spec.layers[:-1], self.spec.layers[1:])))
+        for s in range(self.step_samples):
+            suffix = sample_suffix(self.step_samples, s)
+            neuron = 0
+            for index, (_, n_out) in layers:
+                for j in range(n_out):
+                    n = neuron_name(index + 1, j + 1)
+                    row["z" + n + suffix] = block.z[:, s, neuron + j]
+                    row["a" + n + suffix] = block.a[:, s, neuron + j]
+                neuron += n_out
+            row["C" + suffix] = block.losses[:, s]
+            neuron, weight = len(self.b), len(self.w)
+            for index, (n_in, n_out) in reversed(layers):
+                neuron, weight = neuron - n_out, weight - n_in * n_out
+                inputs = x[:, s] if index == 0 else block.a[:, s, neuron - n_in:neuron]  # dz/dw
+                for j in range(n_out):
+                    n = neuron_name(index + 1, j + 1)
+                    row["dC_da" + n + suffix] = block.dC_da[:, s, neuron + j]
+                    row["da_dz" + n + suffix] = block.da_dz[:, s, neuron + j]
+                for j in range(n_out):
+                    for k in range(n_in):
+                        w = weight_name(index + 1, j + 1, k + 1)
+                        row["dz_d" + w + suffix] = inputs[:, k]
+                        row["grad_" + w + suffix] = block.weight_gradients[:, s,
+                                                                           weight + j * n_in + k]
+                if self.trains_biases:
+                    for j in range(n_out):
+                        row["grad_" + bias_name(index + 1, j + 1) + suffix] = \
+                            block.bias_gradients[:, s, neuron + j]
+        row["C"] = block.losses.mean(axis=1)
+        new = self.table_order(block.new_weights, block.new_biases)
+        numeric = self.table_order(block.fd_weights, block.fd_biases)
+        for i, name in enumerate(names):
+            row["grad_" + name] = gradients[:, i]
+            row["new_" + name] = new[:, i]
+            if self.check:
+                row["fd_" + name] = numeric[:, i]
+                row["reldiff_" + name] = relative_difference(gradients[:, i], numeric[:, i])
+        return row
+
     def summary(self, block: Block, first: int) -> tuple[np.ndarray, ...]:
         """The trace of a block that starts at step `first`: step numbers, losses, and each
         trained parameter and its gradient (one column each, in table order)."""
@@ -464,6 +507,18 @@ def run(spec: Spec, gradient_check: bool = False, compiled: bool | None = None) 
         for row in range(len(block.losses)):
             yield state.step(block, row, number)
             number += 1
+
+
+def rows(spec: Spec, keys: list[str], gradient_check: bool = False,
+         compiled: bool | None = None) -> Iterator[tuple]:
+    """The spec's steps, one row each, of the values named by `keys` (a table's columns): what a
+    table needs without a Step object a step."""
+    state = Run(spec, gradient_check, compiled)
+    first = 1
+    for block in state.blocks(256):
+        columns = state.columns(block, first)
+        yield from zip(*(columns[key].tolist() for key in keys))
+        first += len(block.losses)
 
 
 def trace(spec: Spec, gradient_check: bool = False) -> dict[str, np.ndarray]:

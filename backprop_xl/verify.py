@@ -61,21 +61,21 @@ def verify(path: Path, libreoffice: bool = False) -> list[Disagreement]:
     expected: dict[str, tuple[str, float]] = {}
 
     templates = layout.formulas()
-    steps = engine.run(spec, gradient_check=layout.gradient_check)
-    for step in progress.watched(steps, spec.steps, "engine"):
-        row = HEADER_ROW + step.number
-        record, numbers = step.record(), {"r": row + 1, "p": row}
-        for index, column in enumerate(columns):
+    steps = engine.rows(spec, [column.key for column in columns], layout.gradient_check)
+    for number, values in enumerate(progress.watched(steps, spec.steps, "engine"), start=1):
+        row = HEADER_ROW + number
+        numbers = {"r": row + 1, "p": row}
+        for index, (column, engine_value) in enumerate(zip(columns, values)):
             address = xl_rowcol_to_cell(row, index)
             text = formulas_sheet[address].value
-            wanted = templates[index] and templates[index][step.number > 1].format_map(numbers)
+            wanted = templates[index] and templates[index][number > 1].format_map(numbers)
             if wanted and text != wanted:
                 found.append(Disagreement(SHEET, address, column.key, text, wanted, "layout"))
             value = cached_sheet[address].value
-            expected[address] = (column.key, record[column.key])
-            if not close(column.key, value, record[column.key]):
-                found.append(Disagreement(SHEET, address, column.key, value,
-                                          record[column.key], "engine"))
+            expected[address] = (column.key, engine_value)
+            if not close(column.key, value, engine_value):
+                found.append(Disagreement(SHEET, address, column.key, value, engine_value,
+                                          "engine"))
 
     cached = {address: cached_sheet[address].value for address in expected}
     with contextlib.redirect_stderr(io.StringIO()):  # the evaluator's own progress bars

@@ -126,23 +126,21 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
     positions = {column.key: index for index, column in enumerate(columns)}
     number_styles = [styles[column.number_format] for column in columns]
     templates = layout.formulas()
-    steps = engine.run(spec, gradient_check=layout.gradient_check)
+    steps = engine.rows(spec, [column.key for column in columns], layout.gradient_check)
     first_overflow = None
-    for step in progress.watched(steps, spec.steps, "writing"):
-        row = HEADER_ROW + step.number
-        record = step.record()
+    for number, values in enumerate(progress.watched(steps, spec.steps, "writing"), start=1):
+        row = HEADER_ROW + number
         numbers = {"r": row + 1, "p": row}
-        for index, column in enumerate(columns):
-            value = record[column.key]
+        for index, value in enumerate(values):
             if not math.isfinite(value):
                 value = OVERFLOW
                 if first_overflow is None:
-                    first_overflow = step.number
-                    _check(sheet.write_comment(row, 0, overflow_note(step.number)))
+                    first_overflow = number
+                    _check(sheet.write_comment(row, 0, overflow_note(number)))
             if templates[index] is None:
                 _check(sheet.write_number(row, index, value, number_styles[index]))
             else:
-                formula = templates[index][step.number > 1].format_map(numbers)
+                formula = templates[index][number > 1].format_map(numbers)
                 _check(sheet.write_formula(row, index, formula, number_styles[index], value))
         if beside:
             _write_side(sheet, side, row)

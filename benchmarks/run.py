@@ -13,7 +13,12 @@ with --largest), it measures:
               added nothing to the library it uses.
   baseline B  the file-format floor: the same sheet XML made by string formatting and deflated
               with zipfile into a minimal xlsx package, no library at all.
-  engine      `backprop-xl trace PRESET --steps N > /dev/null`: the numpy engine without a workbook.
+  engine      the engine as generate runs it (engine.rows over the workbook's columns, with the
+              gradient check where the preset's workbook has one), timed inside a child process
+              from its first step to its last, so imports are not counted but loading numba's
+              compiled kernel is: generate's share of time spent in the engine.
+  trace       `backprop-xl trace PRESET --steps N > /dev/null`: the engine's stream of numbers
+              (no gradient check) as CSV, everything counted.
   verify      `backprop-xl verify` of the generated workbook, with --verify at 10,000 steps and
               --verify-all at every size: it runs the `formulas` evaluator, which took 12.5
               minutes for the seed at 10,000 steps on 2026-11-28, hence opt-in.
@@ -56,7 +61,7 @@ VERIFY_SIZE = 10_000
 GENERATE_VS_A = 1.2  # generate within 1.2x of baseline A
 PEAK_MB = 150  # generate's peak memory at the largest size
 FLAT = 1.10  # "flat": the largest size's peak within 10% of the smallest size's
-ENGINE_SHARE = 0.05  # trace under 5% of generate's time
+ENGINE_SHARE = 0.05  # the engine under 5% of generate's time
 TRACE_MILLION_SECONDS = 2.0  # trace of 1,000,000 seed steps
 
 TIME = "/usr/bin/time"  # GNU time
@@ -142,10 +147,11 @@ def write_cells(preset_name: str, steps: int, path: Path) -> None:
     positions = {column.key: index for index, column in enumerate(columns)}
     with path.open("wb") as stream:
         marshal.dump((steps, [column.heading for column in columns]), stream)
-        for step in engine.run(layout.spec, gradient_check=layout.gradient_check):
-            cells, record = Row(HEADER_ROW + step.number, positions), step.record()
+        rows = engine.rows(layout.spec, list(positions), layout.gradient_check)
+        for number, values in enumerate(rows, start=1):
+            cells = Row(HEADER_ROW + number, positions)
             marshal.dump(([None if c.formula is None else "=" + c.formula(cells) for c in columns],
-                          [record[c.key] for c in columns]), stream)
+                          list(values)), stream)
 
 
 def read_cells(path: Path):
@@ -261,6 +267,27 @@ def baseline_b(cells: Path, output: Path) -> float:
     return time.perf_counter() - start
 
 
+def run_engine(preset: str, steps: int) -> dict:
+    """The engine alone, as generate runs it, in a child process that times itself."""
+    result = measure([sys.executable, __file__, "--child", "engine", preset, str(steps)])
+    if result["status"] != 0:
+        raise SystemExit(f"engine {preset} {steps} failed:\n{result['stderr'][-2000:]}")
+    return {**result, **json.loads(result["stdout"])}
+
+
+def engine_child(preset_name: str, steps: int) -> None:
+    from backprop_xl import engine
+    from backprop_xl.layout import Layout
+    from backprop_xl.presets import preset
+
+    layout = Layout(preset(preset_name).with_overrides(steps=steps))
+    start = time.perf_counter()
+    for _ in engine.rows(layout.spec, [c.key for c in layout.columns], layout.gradient_check):
+        pass
+    print(json.dumps({"engine_seconds": time.perf_counter() - start,
+                      "compiled": engine.worth_compiling(layout.spec, layout.gradient_check)}))
+
+
 def child(kind: str, cells: Path, output: Path) -> None:
     """A baseline child process: print its own timing as JSON."""
     read = reading_seconds(cells)
@@ -313,6 +340,10 @@ def measure_size(preset: str, steps: int, repeat: int, verify: float | None, che
     a = [run_baseline("a", cells, a_out) for _ in range(repeat)]
     say(f"{preset} {steps:,}: baseline B")
     b = [run_baseline("b", cells, b_out) for _ in range(repeat)]
+    say(f"{preset} {steps:,}: engine")
+    engine = [run_engine(preset, steps) for _ in range(repeat)]
+    for run in engine:
+        run["note"] = "compiled" if run["compiled"] else "interpreted"
     say(f"{preset} {steps:,}: trace")
     with open(os.devnull, "wb") as null:
         trace = [run_cli(["trace", preset, "--steps", str(steps)], stdout=null)
@@ -320,7 +351,8 @@ def measure_size(preset: str, steps: int, repeat: int, verify: float | None, che
     rows = [summary("generate", preset, steps, generate),
             summary("baseline A", preset, steps, a, "write_seconds"),
             summary("baseline B", preset, steps, b, "write_seconds"),
-            summary("engine (trace)", preset, steps, trace)]
+            summary("engine", preset, steps, engine, "engine_seconds"),
+            summary("trace", preset, steps, trace)]
     if verify:
         say(f"{preset} {steps:,}: verify")
         rows.append(summary("verify", preset, steps,
@@ -383,15 +415,15 @@ def targets(rows: list[dict], presets: list[str], startup: float) -> list[tuple[
                   all(flat(rs) for rs in by_preset.values()) if all(len(rs) > 1 for rs in
                                                                      by_preset.values()) else None))
 
-    traces = find(rows, "engine (trace)")
+    engines = find(rows, "engine")
     seconds = {(g["preset"], g["steps"]): g["seconds"] for g in generate}
-    share = {(t["preset"], t["steps"]): t["seconds"] / seconds[t["preset"], t["steps"]]
-             for t in traces}
-    lines.append((f"engine (trace) under {ENGINE_SHARE:.0%} of generate's time at every size: "
+    share = {(e["preset"], e["steps"]): e["seconds"] / seconds[e["preset"], e["steps"]]
+             for e in engines}
+    lines.append((f"the engine under {ENGINE_SHARE:.0%} of generate's time at every size: "
                   + ", ".join(f"{p} {s:,} {v:.0%}" for (p, s), v in share.items()),
                   all(v < ENGINE_SHARE for v in share.values())))
 
-    seed = find(rows, "engine (trace)", "seed")
+    seed = find(rows, "trace", "seed")
     if seed:
         lines.append(trace_million(seed, startup))
     return lines
@@ -473,8 +505,11 @@ def arguments():
 def main():
     args = arguments()
     if args.child:
-        kind, cells, output = args.child
-        child(kind, Path(cells), Path(output))
+        kind, first, second = args.child
+        if kind == "engine":
+            engine_child(first, int(second))
+        else:
+            child(kind, Path(first), Path(second))
         return
     if not os.access(TIME, os.X_OK):
         raise SystemExit(f"needs GNU time at {TIME} to measure peak memory (apt-get install time)")

@@ -90,13 +90,13 @@ def test_a_failure_mid_write_leaves_the_old_file_whole(tmp_path, capsys, monkeyp
     target.write_bytes(b"precious")
     before = snapshot(tmp_path)
 
-    real_run = engine.run
+    real_rows = engine.rows
 
-    def broken(spec, **options):
-        yield from list(real_run(spec.with_overrides(steps=2), **options))
+    def broken(spec, *arguments):
+        yield from list(real_rows(spec.with_overrides(steps=2), *arguments))
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(engine, "run", broken)
+    monkeypatch.setattr(engine, "rows", broken)
     with pytest.raises(RuntimeError):
         main(["generate", "-o", str(target), "--force"])
     assert snapshot(tmp_path) == before

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from backprop_xl import engine
+from backprop_xl.presets import preset
 
 from test_cli import run, snapshot
 
@@ -105,7 +106,9 @@ def test_a_long_run_needs_no_more_memory_than_a_short_one():
     # Memory, not time. Both runs are long enough for the compiled engine (numba and LLVM take
     # some 120 MB whatever the length). Measured here: about 165 MB either way; holding the
     # million records would cost some 400 MB more. The allowance sits well above noise.
-    short = peak_megabytes("seed", "--steps", str(engine.COMPILE_FROM_STEPS))
+    short_run = preset("seed").with_overrides(steps=100_000)
+    assert engine.worth_compiling(short_run)
+    short = peak_megabytes("seed", "--steps", str(short_run.steps))
     long = peak_megabytes("seed", "--steps", "1000000")
     assert long < short + 50, (short, long)
 
