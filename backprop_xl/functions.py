@@ -225,23 +225,51 @@ HALF_SQUARED_ERROR = Loss(
 )
 
 
+# A sigmoid gives exactly 0 or 1 past |z| of about 37, where ln(a) or ln(1 - a) would be ln(0)
+# (-inf; #NUM! in Excel) and dC/da would divide by 0. So, as Keras does, the loss sees its output
+# clipped into [CLIP, 1 - CLIP], in the engine and in the workbook's formulas alike.
+CROSS_ENTROPY_CLIP = 1e-12
+
+
+def _clipped(a):
+    return min(max(a, CROSS_ENTROPY_CLIP), 1.0 - CROSS_ENTROPY_CLIP)
+
+
+def _excel_clipped(a: str) -> str:
+    clip = f"{CROSS_ENTROPY_CLIP:.0E}"  # 1E-12, as Excel writes numbers
+    return f"MIN(MAX({a},{clip}),1-{clip})"
+
+
 def _cross_entropy(a, y):
+    a = _clipped(a)
     # A target of exactly 0 or 1 drops its term, so 0·ln(0) never turns into NaN.
     return -((y * np.log(a) if y > 0 else 0.0) + ((1 - y) * np.log(1 - a) if y < 1 else 0.0))
 
 
 def _cross_entropy_derivative(a, y):
+    a = _clipped(a)
     return (a - y) / (a * (1.0 - a))
+
+
+def _excel_cross_entropy(a: str, y: str) -> str:
+    a = _excel_clipped(a)
+    return f"-(IF({y}>0,{y}*LN({a}),0)+IF({y}<1,(1-{y})*LN(1-{a}),0))"
+
+
+def _excel_cross_entropy_derivative(a: str, y: str) -> str:
+    a = _excel_clipped(a)
+    return f"({a}-{y})/({a}*(1-{a}))"
 
 
 BINARY_CROSS_ENTROPY = Loss(
     name="binary_cross_entropy", symbol="−(y ln a + (1 − y) ln(1 − a))",
     derivative_symbol="(a − y) / (a(1 − a))",
-    words="the binary cross-entropy -(y ln a + (1 - y) ln(1 - a)), for targets in [0, 1]",
+    words="the binary cross-entropy -(y ln a + (1 - y) ln(1 - a)), for targets in [0, 1], with "
+    f"a clipped into [{CROSS_ENTROPY_CLIP:g}, 1 - {CROSS_ENTROPY_CLIP:g}] so that ln never sees 0",
     value=_cross_entropy,
     derivative=_cross_entropy_derivative,
-    excel_value=lambda a, y: f"-(IF({y}>0,{y}*LN({a}),0)+IF({y}<1,(1-{y})*LN(1-{a}),0))",
-    excel_derivative=lambda a, y: f"({a}-{y})/({a}*(1-{a}))",
+    excel_value=_excel_cross_entropy,
+    excel_derivative=_excel_cross_entropy_derivative,
     needs_probabilities=True,
 )
 

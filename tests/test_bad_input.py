@@ -463,3 +463,31 @@ def test_sheet_names_never_come_from_the_spec(tmp_path, capsys, name):
                                    read_only=True).sheetnames
     assert names == openpyxl.load_workbook(generated(tmp_path, name), read_only=True).sheetnames
     assert all(EXCEL_SHEET_NAME.fullmatch(sheet) and sheet.lower() != "history" for sheet in names)
+
+
+# Weights so large that every activation saturates: a sigmoid or tanh of exactly 1, a ReLU of
+# thousands; binary cross-entropy on an output of exactly 0 or 1. The engine stays finite, and the
+# workbook's formulas agree with it cell by cell (verify recomputes them with `formulas`).
+SATURATED = {activation: ("squared_error", "[[[60.0]]]") for activation in
+             ("sigmoid", "tanh", "relu", "leaky_relu", "linear", "softplus")}
+SATURATED["sigmoid, cross-entropy towards 0"] = ("binary_cross_entropy", "[[[60.0]]]")
+SATURATED["sigmoid, cross-entropy towards 1"] = ("binary_cross_entropy", "[[[-60.0]]]")
+
+
+@pytest.mark.parametrize("case", list(SATURATED))
+def test_saturated_activations_stay_finite_and_the_formulas_agree(tmp_path, capsys, case):
+    loss, weights = SATURATED[case]
+    activation = case.split(",")[0]
+    target = "1.0" if case.endswith("towards 1") else "0.0"
+    spec = tmp_path / "saturated.toml"
+    spec.write_text(SEED.replace('"sigmoid"', f'"{activation}"')
+                    .replace('"squared_error"', f'"{loss}"').replace("[[[0.8]]]", weights)
+                    .replace("targets = [[0.5]]", f"targets = [[{target}]]")
+                    .replace("steps = 30", "steps = 5\ngradient_check = true"))
+    book = tmp_path / "saturated.xlsx"
+    assert main(["generate", str(spec), "-o", str(book)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    sheet = openpyxl.load_workbook(book, data_only=True)["Steps"]
+    values = [cell.value for row in sheet.iter_rows(min_row=2, max_row=6) for cell in row]
+    assert not any(isinstance(v, str) and v.startswith("#") for v in values), values
+    assert main(["verify", str(book)]) == 0, capsys.readouterr().out
