@@ -14,6 +14,7 @@ import hashlib
 import os
 import sys
 import types
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, NamedTuple
@@ -324,7 +325,7 @@ def _compiled():
     digest = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in sources)).hexdigest()
     numba.config.CACHE_DIR = str(_cache_home() / "backprop_xl" / f"numba-{digest[:16]}")
     # error_model="numpy": a division by zero gives inf or NaN, as in numpy, not an exception.
-    return numba.njit(_train, error_model="numpy", cache=True)
+    return numba.njit(_train, error_model="numpy", cache=True, nogil=True)
 
 
 def _cache_home() -> Path:
@@ -354,6 +355,7 @@ class Run:
         self.check = gradient_check
         if compiled is None:
             compiled = worth_compiling(spec, gradient_check)
+        self.compiled = compiled
         self.kernel = _compiled() if compiled else _train
         self.next_step = 1
 
@@ -371,8 +373,19 @@ class Run:
         return block
 
     def blocks(self, steps: int = 1024) -> Iterator[Block]:
-        while self.next_step <= self.spec.steps:
-            yield self.block(steps)
+        if not self.compiled:
+            while self.next_step <= self.spec.steps:
+                yield self.block(steps)
+            return
+        # The compiled kernel lets go of the GIL: it computes the next block on a second core
+        # while the caller formats or writes this one. Each block has arrays of its own.
+        with ThreadPoolExecutor(1) as worker:
+            pending = worker.submit(self.block, steps)
+            while pending is not None:
+                block = pending.result()
+                more = self.next_step <= self.spec.steps
+                pending = worker.submit(self.block, steps) if more else None
+                yield block
 
     def step(self, block: Block, row: int, number: int) -> "Step":
         """Row `row` of block as a Step with one array per layer."""
