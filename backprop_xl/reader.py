@@ -19,12 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import openpyxl
+from openpyxl.utils.cell import range_boundaries
+from openpyxl.worksheet.worksheet import Worksheet
 from defusedxml import DefusedXmlException
 
 from .errors import SpecError, UserError
-from .layout import SPEC_MARKER, SPEC_SHEET, Layout, data_name, initial_name
+from .layout import EXCEL_COLUMNS, SPEC_MARKER, SPEC_SHEET, Layout, data_name, initial_name
 from .engine import bias_name, weight_name
-from .spec import Spec
+from .spec import EXCEL_ROWS, Spec
 
 MAX_MEMBER_BYTES = 512 * 1024 * 1024  # inflated size of one part: a sheet of some 500,000 steps
 MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
@@ -78,6 +80,8 @@ def open_workbook(path: Path, data_only: bool = True):
 
 def _inflation_problem(handle, member: zipfile.ZipInfo) -> str | None:
     """Why the part's data does not inflate to exactly the size it declares (None: it does)."""
+    if member.header_offset < 0:  # zipfile shifts offsets by the bytes it finds before the zip
+        return "is damaged (it would start before the file does)"
     handle.seek(member.header_offset)
     header = handle.read(LOCAL_HEADER_BYTES)
     if len(header) != LOCAL_HEADER_BYTES or not header.startswith(b"PK\x03\x04"):
@@ -128,30 +132,59 @@ def embedded_spec(book, source: str) -> Spec:
 
 def named_value(book, name: str, source: str) -> float:
     """The number in the cell a defined name points at."""
-    values = named_values(book, name, source)
-    if len(values) != 1:
-        raise UserError(f"{source}: the name {name} should hold one cell, it holds {len(values)}")
-    return values[0]
+    return named_values(book, name, source, 1)[0]
 
 
-def named_values(book, name: str, source: str) -> list[float]:
+def named_values(book, name: str, source: str, count: int) -> list[float]:
+    """The numbers in the `count` cells a defined name points at, row by row. Where it points is
+    checked before any cell is read: a name edited to cover a whole sheet would otherwise make
+    openpyxl create its 17 billion cells."""
     if name not in book.defined_names:
         raise UserError(f"{source}: the defined name {name} is missing")
-    values = []
-    for sheet, reference in book.defined_names[name].destinations:
-        if sheet not in book.sheetnames:
+    try:
+        destinations = list(book.defined_names[name].destinations)
+    except Exception:  # openpyxl's formula tokenizer fails in many ways on a damaged reference
+        destinations = []
+    if not destinations:
+        raise UserError(f"{source}: the name {name} should point at cells, it holds "
+                        f"{book.defined_names[name].value or ''!r}")
+    blocks = []
+    for sheet, reference in destinations:
+        if sheet not in book.sheetnames or not isinstance(book[sheet], Worksheet):
             raise UserError(f"{source}: the name {name} points at a missing sheet {sheet!r}")
-        cells = book[sheet][reference]
-        if not isinstance(cells, tuple):
-            cells = ((cells,),)
-        for row in cells:
-            for cell in row if isinstance(row, tuple) else (row,):
+        blocks.append((book[sheet], _bounds(reference, name, source)))
+    held = sum((right - left + 1) * (bottom - top + 1) for _, (left, top, right, bottom) in blocks)
+    if held != count:
+        raise UserError(f"{source}: the name {name} should hold {_cell_count(count)}, "
+                        f"it holds {_cell_count(held)}")
+    values = []
+    for sheet, (left, top, right, bottom) in blocks:
+        for row in sheet.iter_rows(min_row=top, max_row=bottom, min_col=left, max_col=right):
+            for cell in row:
                 value = cell.value
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise UserError(f"{source}: {name} ({sheet}!{cell.coordinate}) must be a "
+                    raise UserError(f"{source}: {name} ({sheet.title}!{cell.coordinate}) must be a "
                                     f"number, got {value!r}")
                 values.append(float(value))
     return values
+
+
+def _bounds(reference: str, name: str, source: str) -> tuple[int, int, int, int]:
+    """The first and last column and row of a reference such as $A$1 or $A$1:$B$4, refusing
+    whole columns and rows and cells off the sheet."""
+    try:
+        left, top, right, bottom = range_boundaries(reference)
+    except ValueError:
+        left = top = right = bottom = None
+    if None in (left, top, right, bottom) or not (
+            1 <= min(left, right) and max(left, right) <= EXCEL_COLUMNS
+            and 1 <= min(top, bottom) and max(top, bottom) <= EXCEL_ROWS):
+        raise UserError(f"{source}: the name {name} points at {reference!r}, not a block of cells")
+    return min(left, right), min(top, bottom), max(left, right), max(top, bottom)
+
+
+def _cell_count(count: int) -> str:
+    return "one cell" if count == 1 else f"{count:,} cells"
 
 
 def edited_spec(book, spec: Spec, source: str) -> Spec:
@@ -167,8 +200,9 @@ def edited_spec(book, spec: Spec, source: str) -> Spec:
 
     n_in, n_out = spec.layers[0], spec.layers[-1]
     if layout.data_on_sheet:
-        inputs = [named_values(book, data_name("input", k, n_in), source) for k in range(1, n_in + 1)]
-        targets = [named_values(book, data_name("target", j, n_out), source)
+        inputs = [named_values(book, data_name("input", k, n_in), source, spec.n_samples)
+                  for k in range(1, n_in + 1)]
+        targets = [named_values(book, data_name("target", j, n_out), source, spec.n_samples)
                    for j in range(1, n_out + 1)]
     else:
         inputs = [[named_value(book, data_name("input", k, n_in), source)] for k in range(1, n_in + 1)]

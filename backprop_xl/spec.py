@@ -3,7 +3,9 @@ and out, the documented random initialisation, and validation that names the bad
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import sys
 from dataclasses import dataclass, field, replace
 
@@ -33,6 +35,7 @@ NETWORK_KEYS = {"layers", "activation", "activations", "leaky_slope", "weights",
                 "update_biases"}
 INIT_KEYS = {"seed", "biases"}
 DATA_KEYS = {"inputs", "targets"}
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 Matrix = list[list[float]]
 
@@ -262,6 +265,8 @@ class Spec:
             values = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise SpecError("TOML", str(error), source) from None
+        except RecursionError:  # tomllib parses nested arrays and tables recursively
+            raise SpecError("TOML", "arrays or tables nested too deeply", source) from None
         try:
             return cls.from_dict(values)
         except SpecError as error:
@@ -279,7 +284,14 @@ def _table(values: dict, key: str, known: set[str]) -> dict:
 def _check_keys(table: dict, known: set[str], prefix: str) -> None:
     for key in table:
         if key not in known:
-            raise SpecError(prefix + key, f"unknown key (known: {', '.join(sorted(known))})")
+            raise SpecError(prefix + _key_text(key),
+                            f"unknown key (known: {', '.join(sorted(known))})")
+
+
+def _key_text(key: str) -> str:
+    """A key as TOML writes it: bare, or quoted with its escapes, so that the message stays one
+    line whatever the key holds."""
+    return key if BARE_KEY.fullmatch(key) else json.dumps(key)
 
 
 def _check_choice(value, key: str, known, noun: str | None = None) -> None:
