@@ -220,7 +220,7 @@ def test_a_bad_argument_comes_back_as_one_line_naming_it(name, argument, value, 
         assert result == call(name, biases="") != call(name)
     else:
         assert is_error(result), result
-        assert "\n" not in result
+        assert len(result.splitlines()) == 1, result
         message = result[len(ERROR):]
         assert re.match(expected.format(arg=argument), message), message
 
