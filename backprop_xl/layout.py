@@ -99,6 +99,11 @@ class Layout:
 
     def __init__(self, spec: Spec):
         self.spec = spec
+        # Every trained parameter has a column for its value and one for its gradient: a network
+        # too wide for that is refused before its columns are built, which would take minutes.
+        if 2 * spec.n_parameters > EXCEL_COLUMNS:
+            raise SpecError("network.layers", f"this run needs at least {2 * spec.n_parameters:,} "
+                            f"columns, more than Excel's {EXCEL_COLUMNS:,}; use fewer neurons")
         self.activations = [activation(name, spec.leaky_slope) for name in spec.activations]
         self.loss = LOSSES[spec.loss]
         self.layers = len(spec.layers) - 1

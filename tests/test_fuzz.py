@@ -324,3 +324,15 @@ def test_a_name_off_its_cell_is_refused_before_any_cell_is_read(workbooks, refer
                                       match.group(1) + reference, xml).encode()
     error = read_mutated(workbooks, zipped(parts), True)
     assert isinstance(error, UserError) and f"the name learning_rate {message}" in str(error)
+
+
+def test_an_embedded_spec_too_wide_for_a_sheet_is_refused_at_once(workbooks):
+    """The spec sheet edited to a hidden layer of 100 million neurons: refused before the columns
+    of its table are laid out, which would take hours."""
+    parts = members(workbooks[0]["xor"])
+    sheet = "xl/worksheets/sheet4.xml"  # XOR's spec sheet, after Overview, Steps and Data
+    assert b"layers = [2, 2, 1]" in parts[sheet]
+    parts[sheet] = parts[sheet].replace(b"layers = [2, 2, 1]", b"layers = [2, 100000000, 1]")
+    error = read_mutated(workbooks, zipped(parts), True)
+    assert isinstance(error, UserError)
+    assert "needs at least 800,000,002 columns, more than Excel's 16,384" in str(error)
