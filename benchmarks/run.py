@@ -275,6 +275,10 @@ def run_engine(preset: str, steps: int) -> dict:
     return {**result, **json.loads(result["stdout"])}
 
 
+WARM_UP = ("from backprop_xl import engine, presets; "
+           "engine.Run(presets.preset('seed'), compiled=True).block(1)")
+
+
 def engine_child(preset_name: str, steps: int) -> None:
     from backprop_xl import engine
     from backprop_xl.layout import Layout
@@ -517,6 +521,10 @@ def main():
     info = {**machine(), "repeat": args.repeat}
     say(f"python {info['python']}, {info['cpus']} CPUs, load average "
         f"{', '.join(f'{x:.2f}' for x in info['load_average'])}, git {info['git']}")
+    # numba compiles the engine once a machine (some 15 s and 230 MB) and caches it: a one-off,
+    # which the first compiled case would otherwise carry.
+    say("warming numba's cache (not timed)")
+    subprocess.run([sys.executable, "-c", WARM_UP], check=True)
     startup = [run_cli(["presets"]) for _ in range(args.repeat)]
     rows = [summary("startup (presets)", "", 0, startup)]
     checks = {}
