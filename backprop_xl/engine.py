@@ -184,24 +184,31 @@ def _backward(w, sizes, codes, slope, loss_code, chain_rule, x, y, z, a,
         neuron_end, weight_end = neuron, weight
 
 
-def _finite_differences(values, gradients, w, b, sizes, codes, slope, loss_code, x, y, h):
+def _finite_differences(values, gradients, w, b, sizes, codes, slope, loss_code, x, y, h, probe,
+                        probe_losses):
     """Central differences (C(p + h) - C(p - h)) / 2h of the step's cost for each entry of
-    `values` (w or b itself), into `gradients`."""
-    z = np.empty((x.shape[0], b.shape[0]))
-    a = np.empty((x.shape[0], b.shape[0]))
-    losses = np.empty(x.shape[0])
+    `values` (w or b itself), into `gradients`. probe holds a z and an a array to compute in,
+    probe_losses one loss per sample, so that a step allocates nothing."""
+    z, a = probe[0], probe[1]
     for i in range(values.shape[0]):
         kept = values[i]
         values[i] = kept + h
         _forward(w, b, sizes, codes, slope, x, z, a)
-        _losses(loss_code, a, y, losses)
-        up = losses.mean()
+        up = _cost(loss_code, a, y, probe_losses)
         values[i] = kept - h
         _forward(w, b, sizes, codes, slope, x, z, a)
-        _losses(loss_code, a, y, losses)
-        down = losses.mean()
+        down = _cost(loss_code, a, y, probe_losses)
         values[i] = kept
         gradients[i] = (up - down) / (2 * h)
+
+
+def _cost(loss_code, a, y, losses):
+    """Fill each sample's loss and return their mean, the cost C, summed in sample order."""
+    _losses(loss_code, a, y, losses)
+    total = 0.0
+    for s in range(losses.shape[0]):
+        total += losses[s]
+    return total / losses.shape[0]
 
 
 def _mean(per_sample, mean):
@@ -218,7 +225,9 @@ def _train(w, b, sizes, codes, slope, loss_code, inputs, targets, one_sample, fi
     """Steps first, first + 1, ... into the rows of block, one row per step; w and b end as the
     parameters after the last of them. Every gradient of a step uses the step's parameters, then
     every parameter moves by its gradient averaged over the step's samples."""
-    scratch = np.empty((2, block.losses.shape[1], sizes.max()))
+    samples = block.losses.shape[1]
+    scratch = np.empty((2, samples, sizes.max()))
+    probe, probe_losses = np.empty((2, samples, b.shape[0])), np.empty(samples)
     for t in range(block.losses.shape[0]):
         if one_sample:  # one sample per step, in order, cycling
             sample = (first + t - 1) % inputs.shape[0]
@@ -236,10 +245,10 @@ def _train(w, b, sizes, codes, slope, loss_code, inputs, targets, one_sample, fi
                   block.bias_gradients[t], scratch)
         if check:
             _finite_differences(w, block.fd_weights[t], w, b, sizes, codes, slope, loss_code,
-                                x, y, h)
+                                x, y, h, probe, probe_losses)
             if update_biases:
                 _finite_differences(b, block.fd_biases[t], w, b, sizes, codes, slope, loss_code,
-                                    x, y, h)
+                                    x, y, h, probe, probe_losses)
         _mean(block.weight_gradients[t], block.mean_weight_gradients[t])
         _mean(block.bias_gradients[t], block.mean_bias_gradients[t])
         for i in range(w.shape[0]):
