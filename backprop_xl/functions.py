@@ -340,7 +340,10 @@ FD_STEP_NAME = "fd_step"  # the defined name of the cell holding h
 def relative_difference(analytic, numeric):
     scale = np.maximum(np.abs(analytic), np.abs(numeric))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(scale > 0, np.abs(analytic - numeric) / scale, 0.0)
+        # Where either number is inf or NaN, so is the difference (Excel shows #NUM!): never a
+        # 0 that would read as agreement.
+        return np.where(scale > 0, np.abs(analytic - numeric) / scale,
+                        np.where(scale == 0, 0.0, np.nan))
 
 
 def excel_relative_difference(analytic: str, numeric: str) -> str:

@@ -10,6 +10,7 @@ import re
 import struct
 import subprocess
 import tracemalloc
+import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -491,3 +492,11 @@ def test_saturated_activations_stay_finite_and_the_formulas_agree(tmp_path, caps
     values = [cell.value for row in sheet.iter_rows(min_row=2, max_row=6) for cell in row]
     assert not any(isinstance(v, str) and v.startswith("#") for v in values), values
     assert main(["verify", str(book)]) == 0, capsys.readouterr().out
+
+
+def test_a_gradient_check_of_overflowed_numbers_never_reads_as_agreement():
+    from backprop_xl.functions import relative_difference
+    for analytic, numeric in [(math.inf, math.nan), (math.inf, math.inf), (math.nan, 1.0),
+                              (-math.inf, 2.0)]:
+        assert math.isnan(relative_difference(analytic, numeric)), (analytic, numeric)
+    assert relative_difference(0.0, 0.0) == 0.0 and relative_difference(2.0, 1.0) == 0.5
