@@ -5,38 +5,59 @@ Anything else is refused with one clear line: a file that is not an xlsx, a dama
 another program made. Zip members are sized by what they declare before anything inflates them,
 then inflated once in small pieces, kept nowhere, to hold them to it; openpyxl parses the XML
 through defusedxml (installed with backprop_xl), which refuses entity declarations.
+
+A sheet of any size generate writes (up to 1,048,575 steps, gigabytes of XML) is read as a stream,
+a row at a time (sheet_rows), from a workbook opened read-only.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import struct
 import warnings
 import zipfile
 import zlib
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
+from xml.etree import ElementTree
 
 import numpy as np
 import openpyxl
-from openpyxl.utils.cell import range_boundaries
-from openpyxl.worksheet.worksheet import Worksheet
 from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as defused
+from openpyxl.formula.translate import Translator
+from openpyxl.utils.cell import column_index_from_string, get_column_letter, range_boundaries
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+from openpyxl.worksheet.worksheet import Worksheet
 
 from .errors import SpecError, UserError
 from .layout import EXCEL_COLUMNS, SPEC_MARKER, SPEC_SHEET, Layout, data_name, initial_name
 from .engine import bias_name, weight_name
 from .spec import EXCEL_ROWS, Spec
 
-MAX_MEMBER_BYTES = 512 * 1024 * 1024  # inflated size of one part: a sheet of some 500,000 steps
-MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
+# Inflated sizes. A part read whole (the workbook part, styles, strings, properties; and every
+# sheet unless the workbook is opened read-only) is held in memory, many times over once parsed:
+MAX_MEMBER_BYTES = 512 * 1024 * 1024
+# A worksheet read-only is streamed, a row at a time, never held: its size costs time, not memory,
+# so it may be as large as generate writes. The largest: 1,048,575 steps of the seed run are some
+# 1.1 GB, of mazur's 60 columns (their gradient check's formulas are long) some 13 GB; a wide
+# network more. Bombs stay refused: a part over 1 MiB may not inflate more than MAX_RATIO times
+# its deflated size (so 64 GiB takes a file of 320 MB or more), and every part is inflated once,
+# in pieces kept nowhere, and refused the moment it passes the size it declares.
+MAX_STREAMED_MEMBER_BYTES = 64 * 1024 ** 3
+MAX_TOTAL_BYTES = MAX_STREAMED_MEMBER_BYTES + MAX_MEMBER_BYTES
+STREAMED_PARTS = re.compile(r"xl/worksheets/[^/]+\.xml")  # where every xlsx keeps its sheets
 MAX_RATIO = 200  # inflated / compressed; our sheets deflate about 10:1
 LOCAL_HEADER_BYTES = 30  # a zip part's local header before its name and extra field
 INFLATE_PIECE_BYTES = 64 * 1024
 
 
-def open_workbook(path: Path, data_only: bool = True):
-    """The workbook at `path`, opened with openpyxl once its zip has been checked."""
+def open_workbook(path: Path, data_only: bool = True, read_only: bool = False):
+    """The workbook at `path`, opened with openpyxl once its zip has been checked. `read_only`
+    streams its sheets (openpyxl's read-only mode; see sheet_rows): a sheet of any size
+    generate writes is admitted then, and the caller closes the workbook."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path}: is a folder, not a workbook")
@@ -51,7 +72,9 @@ def open_workbook(path: Path, data_only: bool = True):
     for member in members:
         total += member.file_size
         ratio = member.file_size / max(member.compress_size, 1)
-        if member.file_size > MAX_MEMBER_BYTES or total > MAX_TOTAL_BYTES or (
+        streamed = read_only and STREAMED_PARTS.fullmatch(member.filename)
+        limit = MAX_STREAMED_MEMBER_BYTES if streamed else MAX_MEMBER_BYTES
+        if member.file_size > limit or total > MAX_TOTAL_BYTES or (
                 member.file_size > 1024 * 1024 and ratio > MAX_RATIO):
             raise UserError(f"{path}: refused, part {member.filename} would inflate to "
                             f"{member.file_size:,} bytes")
@@ -66,16 +89,21 @@ def open_workbook(path: Path, data_only: bool = True):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # openpyxl's notes on unsupported extensions
-            return openpyxl.load_workbook(path, data_only=data_only)
+            return openpyxl.load_workbook(path, data_only=data_only, read_only=read_only)
     except Exception as error:  # a damaged package fails in many ways inside openpyxl
-        refused = _defused(error)
-        if refused is not None:
-            name = getattr(refused, "name", None) or getattr(refused, "sysid", None)
-            raise UserError(f"{path}: refused, its XML declares entities"
-                            f"{f' ({name})' if name else ''}, which could expand without bound "
-                            f"or read other files") from None
-        raise UserError(f"{path}: not a readable xlsx workbook ({type(error).__name__}: "
-                        f"{str(error).splitlines()[0] if str(error) else 'damaged'})") from None
+        raise _refusal(path, error) from None
+
+
+def _refusal(path, error: Exception) -> UserError:
+    """The one line that says why a workbook whose XML failed to parse is refused."""
+    refused = _defused(error)
+    if refused is not None:
+        name = getattr(refused, "name", None) or getattr(refused, "sysid", None)
+        return UserError(f"{path}: refused, its XML declares entities"
+                         f"{f' ({name})' if name else ''}, which could expand without bound "
+                         f"or read other files")
+    return UserError(f"{path}: not a readable xlsx workbook ({type(error).__name__}: "
+                     f"{str(error).splitlines()[0] if str(error) else 'damaged'})")
 
 
 def _inflation_problem(handle, member: zipfile.ZipInfo) -> str | None:
@@ -150,7 +178,8 @@ def named_values(book, name: str, source: str, count: int) -> list[float]:
                         f"{book.defined_names[name].value or ''!r}")
     blocks = []
     for sheet, reference in destinations:
-        if sheet not in book.sheetnames or not isinstance(book[sheet], Worksheet):
+        if sheet not in book.sheetnames or not isinstance(book[sheet],
+                                                          (Worksheet, ReadOnlyWorksheet)):
             raise UserError(f"{source}: the name {name} points at a missing sheet {sheet!r}")
         blocks.append((book[sheet], _bounds(reference, name, source)))
     held = sum((right - left + 1) * (bottom - top + 1) for _, (left, top, right, bottom) in blocks)
@@ -239,3 +268,96 @@ def edited_spec(book, spec: Spec, source: str) -> Spec:
 
 def _same(values, arrays) -> bool:
     return all(np.array_equal(np.array(v, dtype=float), a) for v, a in zip(values, arrays))
+
+
+# --- streaming a sheet ------------------------------------------------------------------------
+
+MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+SHEET_DATA, ROW, CELL = MAIN + "sheetData", MAIN + "row", MAIN + "c"
+FORMULA, VALUE, INLINE, TEXT = MAIN + "f", MAIN + "v", MAIN + "is", MAIN + "t"
+
+Cell = tuple  # (formula text with its "=", or None; cached value, or None)
+
+
+def sheet_rows(book, sheet: str, source: str) -> Iterator[tuple[int, dict[int, Cell]]]:
+    """Every row of `sheet` in a workbook opened read-only, in order: its number (1-based) and
+    its cells, column index (0-based) -> (formula, cached value). One pass over the sheet's XML
+    gives what openpyxl shows in two (formulas, and values with data_only), one row in memory at
+    a time. Shared formulas (as Excel saves them) come out as each cell's own text.
+
+    The XML is parsed by the standard library's C parser, twice as fast as defusedxml's: it is
+    safe once defusedxml has read the prolog, where alone XML may declare entities."""
+    worksheet = book[sheet]
+    # openpyxl 3.1's read-only worksheet: its part, opened afresh, and the book's shared strings
+    strings = worksheet._shared_strings
+    try:
+        with worksheet._get_source() as prolog:
+            for _ in defused.iterparse(prolog, events=("start",)):
+                break  # the root element: any declaration came before it
+        with worksheet._get_source() as stream:
+            yield from _rows(stream, strings)
+    except (ElementTree.ParseError, DefusedXmlException, zipfile.BadZipFile, EOFError,
+            zlib.error, ValueError, IndexError) as error:
+        raise _refusal(source, error) from None
+
+
+def _rows(stream, strings) -> Iterator[tuple[int, dict[int, Cell]]]:
+    shared: dict[str, tuple[str, str]] = {}  # a shared formula's id -> its first cell and text
+    columns: dict[str, int] = {}  # column letters -> index, remembered
+    sheet_data, number = None, 0
+    for event, element in ElementTree.iterparse(stream, events=("start", "end")):
+        if event == "start":
+            if element.tag == SHEET_DATA:
+                sheet_data = element
+            continue
+        if element.tag != ROW:
+            continue
+        number = int(element.get("r") or number + 1)
+        cells, column = {}, -1
+        for cell in element.iter(CELL):
+            reference = cell.get("r")
+            if reference:
+                letters = reference.rstrip("0123456789")
+                column = columns.get(letters)
+                if column is None:
+                    column = columns[letters] = column_index_from_string(letters) - 1
+            else:
+                column += 1
+                reference = f"{get_column_letter(column + 1)}{number}"
+            cells[column] = (_formula(cell, reference, shared), _value(cell, strings))
+        yield number, cells
+        element.clear()
+        if sheet_data is not None:
+            sheet_data.clear()  # the rows read so far: without this they pile up, emptied
+
+
+def _formula(cell, reference: str, shared: dict) -> str | None:
+    element = cell.find(FORMULA)
+    if element is None:
+        return None
+    text = element.text or ""
+    if element.get("t") == "shared":
+        key = element.get("si")
+        if text:
+            shared[key] = (reference, text)
+        elif key in shared:
+            origin, first = shared[key]
+            return Translator("=" + first, origin=origin).translate_formula(reference)
+    return "=" + text
+
+
+def _value(cell, strings):
+    kind = cell.get("t", "n")
+    if kind == "inlineStr":
+        inline = cell.find(INLINE)
+        return None if inline is None else "".join(t.text or "" for t in inline.iter(TEXT))
+    text = cell.findtext(VALUE)
+    if not text:  # no value, or an empty one (openpyxl saves formulas so)
+        return None
+    if kind == "n":
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    if kind == "s":
+        return strings[int(text)]
+    if kind == "b":
+        return text == "1"
+    return text  # an error value (#NUM!), a formula's text (str), a date in ISO form
