@@ -1,6 +1,31 @@
 """Recomputes a workbook independently and reports every cell that disagrees: each formula cell's
 text against the layout of its embedded spec, its cached value against the engine rerun from the
-parameter cells as they stand, and against the `formulas` evaluator (and LibreOffice, if asked).
+parameter cells as they stand, and sampled rows against the `formulas` evaluator (and LibreOffice,
+if asked). It works at every size a workbook comes in (up to 1,048,575 steps) in bounded memory.
+
+Every row: one pass streams the steps sheet (reader.sheet_rows, formula and cached value of each
+cell together) beside the engine's rerun (engine.rows). Each formula's text must be the layout's
+template for its row ("layout"), each cached value the engine's number ("engine"). Nothing of a row
+is kept once it is checked, but for sampled rows.
+
+Sampled rows: an evaluator is slow (`formulas` took 12.5 minutes on a whole workbook of 10,000
+steps, and its memory grows with every cell) and a row only needs the one before it. So it
+recomputes sampled rows: all of a short run, else the first and last EDGE_ROWS and the rest spread
+evenly between, SAMPLED_ROWS in all. Row r is recomputed from row r - 1's cached values, which the
+engine has just checked, and the named cells, in small workbooks (XlsxWriter, in a temporary
+folder; SAMPLE_BOOK_CELLS cells of sampled rows each, as the evaluator's memory grows with every
+cell) with the same sheet names and defined names, the named cells' values at their own
+addresses, and per sample a pair of rows: row r - 1's cached values, then row r's formulas.
+The pairs are packed from the top, one after the other, and each formula moved to its pair's row
+as Excel moves a copied formula (openpyxl's Translator: references to its own and the previous row
+move along, names stay). Packed, because `formulas` walks every cell of a sheet's used range (a
+sample on row 1,000,000 would have it build twelve million empty cells) and takes a cell on
+Excel's last row, A1048576, for the whole column; and because a row that one sample needs as
+values and the next as formulas is then simply written twice. The evaluator's results for each
+sample are compared with row r's cached values and reported at the user's addresses.
+
+Disagreements are kept up to SHOWN of each kind (layout, engine, formulas, libreoffice) and all
+are counted: a stale workbook of a million rows may disagree everywhere.
 """
 
 from __future__ import annotations
@@ -8,15 +33,30 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from dataclasses import dataclass
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import xlsxwriter
+from openpyxl.formula.translate import Translator
+from openpyxl.utils.cell import range_boundaries
 from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import engine, progress, reader, recalc
 from .errors import UserError
-from .layout import HEADER_ROW, SHEET, Layout
+from .layout import HEADER_ROW, SHEET, SPEC_SHEET, Layout, data_name
 from .workbook import OVERFLOW
+
+SAMPLED_ROWS = 200  # rows the evaluators recompute; a run of at most this many steps, every row
+EDGE_ROWS = 20  # of them, the first and the last rows of a longer run
+SAMPLE_BOOK_CELLS = 1_500  # cells of sampled rows in one workbook for an evaluator
+SHOWN = 100  # disagreements kept of each kind; the rest are counted
+# What an evaluator gives where arithmetic overflows: #NUM!, or #VALUE! or #DIV/0! from what
+# follows an overflow (the `formulas` evaluator and LibreOffice differ).
+OVERFLOW_ERRORS = (OVERFLOW, "#VALUE!", "#DIV/0!")
+EMPTY = (None, None)  # a cell the sheet lacks: no formula, no value
+FD_REL_TOL, FD_ABS_TOL = 1e-6, 1e-10  # how closely a finite difference agrees (see close)
 
 
 @dataclass(frozen=True)
@@ -33,62 +73,277 @@ class Disagreement:
                 f"{self.by} {self.recomputed!r}")
 
 
-def close(quantity: str, cached, recomputed) -> bool:
-    """Agreement to relative 1e-9. A finite difference divides rounding noise by 2h, so it agrees
-    to 1e-6; its relative difference divides that noise again by the gradient: 1e-4 absolute."""
+@dataclass
+class Report:
+    """What verify found: the first SHOWN disagreements of each kind, and how many in all."""
+
+    steps: int = 0  # rows checked against the layout and the engine
+    sampled: int = 0  # rows recomputed by the evaluators
+    shown: list[Disagreement] = field(default_factory=list)
+    count: int = 0
+    kinds: Counter = field(default_factory=Counter)
+
+    def add(self, disagreement: Disagreement) -> None:
+        self.count += 1
+        self.kinds[disagreement.by] += 1
+        if self.kinds[disagreement.by] <= SHOWN:
+            self.shown.append(disagreement)
+
+    @property
+    def unshown(self) -> int:
+        return self.count - len(self.shown)
+
+    def summary(self) -> str:
+        checked = (f"{self.steps:,} rows against the layout and the engine, {self.sampled:,} "
+                   f"recomputed")
+        if not self.count:
+            return f"all cells agree ({checked})"
+        kinds = ", ".join(f"{count:,} by {by}" for by, count in self.kinds.items())
+        return f"{self.count:,} disagreement(s): {kinds} ({checked})"
+
+
+def close(quantity: str, cached, recomputed, inputs: tuple = ()) -> bool:
+    """Whether a cached value agrees with a recomputed one (the engine's number or an evaluator's).
+    `inputs`: for a relative difference, the cached gradient and finite difference it compares.
+
+    Numbers agree to relative 1e-9. A finite difference divides rounding noise by 2h, so it agrees
+    to 1e-6 relative or 1e-10 absolute. Its relative difference to the gradient, divided by the
+    larger of the two (the scale), agrees to 1e-4 absolute, plus the finite difference's own
+    noise over that scale: near a minimum, where the gradient is 1e-16, the relative difference
+    is noise anywhere from 0 to 2, and two evaluators' last digits of exp give different noise.
+
+    Excel has no inf or NaN. Where the engine's number is not finite the cell caches #NUM!
+    (OVERFLOW), and an evaluator gives an error value there: #NUM!, or #VALUE! or #DIV/0! from
+    what follows an overflow (OVERFLOW_ERRORS). Each agrees with a cached #NUM!, and with nothing
+    else. That holds for the relative difference too: where the gradient or its finite
+    difference is inf or NaN, so is the engine's relative difference (never a 0 that would read
+    as agreement), as Excel's formula over an error is that error; no quantity is finite in the
+    engine where Excel's is an error. The errors of a broken formula (#REF!, #NAME?) never agree
+    with a number."""
     if isinstance(recomputed, float) and not math.isfinite(recomputed):
         return cached == OVERFLOW  # what a cell caches where the engine overflows
+    if _is_overflow_error(recomputed):
+        return cached == OVERFLOW
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (cached, recomputed)):
         return cached == recomputed
     if quantity.startswith("fd_"):
-        return math.isclose(cached, recomputed, rel_tol=1e-6, abs_tol=1e-10)
+        return math.isclose(cached, recomputed, rel_tol=FD_REL_TOL, abs_tol=FD_ABS_TOL)
     if quantity.startswith("reldiff_"):
-        return math.isclose(cached, recomputed, rel_tol=0, abs_tol=1e-4)
+        scale = max((abs(v) for v in inputs if isinstance(v, (int, float))), default=0.0)
+        noise = FD_REL_TOL + FD_ABS_TOL / scale if scale > 0 else 0.0
+        return math.isclose(cached, recomputed, rel_tol=0, abs_tol=1e-4 + noise)
     return math.isclose(cached, recomputed, rel_tol=1e-9, abs_tol=1e-13)
 
 
-def verify(path: Path, libreoffice: bool = False) -> list[Disagreement]:
-    """Every disagreeing cell of the workbook at `path` (an empty list: it verifies)."""
+def _is_overflow_error(value) -> bool:
+    # The `formulas` evaluator's errors are XlError objects, LibreOffice's read back as text.
+    return value is not None and not isinstance(value, (int, float)) and (
+        str(value) in OVERFLOW_ERRORS)
+
+
+def sampled_steps(steps: int) -> list[int]:
+    """The steps the evaluators recompute: every one of a short run; else the first and last
+    EDGE_ROWS and the rest spread evenly between, always the same for the same run length."""
+    if steps <= SAMPLED_ROWS:
+        return list(range(1, steps + 1))
+    first, last = EDGE_ROWS + 1, steps - EDGE_ROWS
+    between = SAMPLED_ROWS - 2 * EDGE_ROWS
+    chosen = {first + (last - first) * i // (between - 1) for i in range(between)}
+    return sorted(chosen | set(range(1, first)) | set(range(last + 1, steps + 1)))
+
+
+def verify(path: Path, libreoffice: bool = False) -> Report:
+    """Every disagreeing cell of the workbook at `path` (none: it verifies)."""
     path = Path(path)
     source = str(path)
-    book = reader.open_workbook(path, data_only=False)
-    spec = reader.edited_spec(book, reader.embedded_spec(book, source), source)
-    cached_book = reader.open_workbook(path, data_only=True)
-    layout = Layout(spec)
-    columns = layout.columns
-    formulas_sheet, cached_sheet = book[SHEET], cached_book[SHEET]
-    found: list[Disagreement] = []
-    expected: dict[str, tuple[str, float]] = {}
+    if libreoffice and not recalc.soffice():
+        raise UserError("--libreoffice: LibreOffice (soffice) is not installed")
+    book = reader.open_workbook(path, data_only=True, read_only=True)
+    try:
+        spec = reader.edited_spec(book, reader.embedded_spec(book, source), source)
+        layout = Layout(spec)
+        report = Report(steps=spec.steps)
+        samples = _check_rows(book, layout, source, report)
+        report.sampled = len(samples)
+        with tempfile.TemporaryDirectory(prefix="backprop_xl-verify-") as scratch:
+            books = _sample_books(Path(scratch), book, layout, samples)
+            for sample, placed in progress.watched(books, len(books), "recomputing samples"):
+                with contextlib.redirect_stderr(io.StringIO()):  # the evaluator's progress bars
+                    results = recalc.formulas_recalc(sample, sheet=SHEET)
+                _compare(layout, placed, results, "formulas", report)
+            if libreoffice:  # one run for all: LibreOffice takes seconds to start
+                everything = recalc.libreoffice_recalc_many([sample for sample, _ in books], SHEET)
+                for (_, placed), results in zip(books, everything):
+                    _compare(layout, placed, results, "libreoffice", report)
+    finally:
+        book.close()
+    return report
 
+
+def _check_rows(book, layout: Layout, source: str, report: Report) -> dict[int, tuple]:
+    """Every row's formulas against the layout and cached values against the engine; returns
+    the sampled rows: step -> (the previous row's cells, the row's cells)."""
+    spec, columns = layout.spec, layout.columns
     templates = layout.formulas()
+    compared = _compared_with(columns)
+    sampled = set(sampled_steps(spec.steps))
+    samples = {}
     steps = engine.rows(spec, [column.key for column in columns], layout.gradient_check)
-    for number, values in enumerate(progress.watched(steps, spec.steps, "engine"), start=1):
+    rows = _table_rows(reader.sheet_rows(book, SHEET, source), spec.steps)
+    previous: dict = {}
+    for number, (values, cells) in enumerate(
+            progress.watched(zip(steps, rows), spec.steps, "verifying"), start=1):
         row = HEADER_ROW + number
         numbers = {"r": row + 1, "p": row}
         for index, (column, engine_value) in enumerate(zip(columns, values)):
-            address = xl_rowcol_to_cell(row, index)
-            text = formulas_sheet[address].value
-            wanted = templates[index] and templates[index][number > 1].format_map(numbers)
-            if wanted and text != wanted:
-                found.append(Disagreement(SHEET, address, column.key, text, wanted, "layout"))
-            value = cached_sheet[address].value
-            expected[address] = (column.key, engine_value)
-            if not close(column.key, value, engine_value):
-                found.append(Disagreement(SHEET, address, column.key, value, engine_value,
-                                          "engine"))
-
-    cached = {address: cached_sheet[address].value for address in expected}
-    with contextlib.redirect_stderr(io.StringIO()):  # the evaluator's own progress bars
-        recomputed = recalc.formulas_recalc(path)
-    found += _compare(expected, cached, recomputed, "formulas")
-    if libreoffice:
-        if not recalc.soffice():
-            raise UserError("--libreoffice: LibreOffice (soffice) is not installed")
-        found += _compare(expected, cached, recalc.libreoffice_recalc(path), "libreoffice")
-    return found
+            text, value = cells.get(index, EMPTY)
+            template = templates[index]
+            if template:
+                wanted = template[number > 1].format_map(numbers)
+                if text != wanted:
+                    report.add(Disagreement(SHEET, xl_rowcol_to_cell(row, index), column.key,
+                                            text, wanted, "layout"))
+            if not close(column.key, value, engine_value, _inputs(cells, compared[index])):
+                report.add(Disagreement(SHEET, xl_rowcol_to_cell(row, index), column.key, value,
+                                        engine_value, "engine"))
+        if number in sampled:
+            samples[number] = (previous, cells)
+        previous = cells
+    return samples
 
 
-def _compare(expected, cached, recomputed, by: str) -> list[Disagreement]:
-    return [Disagreement(SHEET, address, quantity, cached[address], recomputed.get(address), by)
-            for address, (quantity, _) in expected.items()
-            if quantity != "step" and not close(quantity, cached[address], recomputed.get(address))]
+def _table_rows(rows, steps: int):
+    """The cells of each step's row in order, step 1 first: {} for a row the sheet lacks."""
+    wanted, last = HEADER_ROW + 2, HEADER_ROW + 1 + steps  # Excel's row numbers
+    for number, cells in rows:
+        if number > last:
+            break
+        if number < wanted:
+            continue
+        while wanted < number:
+            yield {}
+            wanted += 1
+        yield cells
+        wanted += 1
+    while wanted <= last:
+        yield {}
+        wanted += 1
+
+
+def _sample_books(folder: Path, book, layout: Layout, samples: dict) -> list[tuple[Path, list]]:
+    """The workbooks the evaluators recompute, each with at most SAMPLE_BOOK_CELLS formulas (the
+    `formulas` evaluator's memory grows with every cell: 200 rows of mazur's took 1.7 GB at
+    once), and what each holds (see _sample_book)."""
+    named = _named_cells(book, layout)
+    rows = max(1, SAMPLE_BOOK_CELLS // len(layout.columns))
+    steps = sorted(samples)
+    books = []
+    for start in range(0, len(steps), rows):
+        path = folder / f"samples{len(books) + 1}.xlsx"
+        chunk = {number: samples[number] for number in steps[start:start + rows]}
+        books.append((path, _sample_book(path, book, layout, named, chunk)))
+    return books
+
+
+def _sample_book(path: Path, book, layout: Layout, named,
+                 samples: dict) -> list[tuple[int, int, dict]]:
+    """Write a workbook the evaluators recompute; returns each sample's step, the row its
+    formulas sit on there (0-based; the row before holds the previous row's values), its cells."""
+    out = xlsxwriter.Workbook(str(path))
+    sheets = {name: out.add_worksheet(name) for name in book.sheetnames if name != SPEC_SHEET}
+    for name, reference, cells in named:
+        for sheet, row, column, value in cells:
+            _put(sheets[sheet], row, column, value)
+        out.define_name(name, "=" + reference)
+    steps, width = sheets[SHEET], len(layout.columns)
+    placed = []
+    for pair, number in enumerate(sorted(samples)):
+        previous, cells = samples[number]
+        row, at = HEADER_ROW + number, HEADER_ROW + 2 + 2 * pair
+        for index, (_, value) in previous.items():
+            if index < width:
+                _put(steps, at - 1, index, value)
+        for index, (text, value) in cells.items():
+            if index >= width:
+                continue
+            if text is None:
+                _put(steps, at, index, value)
+            else:  # moved as Excel moves a copied formula: its row references go along
+                origin, target = xl_rowcol_to_cell(row, index), xl_rowcol_to_cell(at, index)
+                steps.write_formula(at, index, Translator(text, origin).translate_formula(target))
+        placed.append((number, at, cells))
+    out.close()
+    return placed
+
+
+def _referenced_names(layout: Layout) -> list[str]:
+    """The defined names the step formulas use: the named cells, and the Data sheet's columns."""
+    names = [cell.name for cell in layout.named_cells()]
+    if layout.data_on_sheet:
+        n_in, n_out = layout.spec.layers[0], layout.spec.layers[-1]
+        names += [data_name("input", k, n_in) for k in range(1, n_in + 1)]
+        names += [data_name("target", j, n_out) for j in range(1, n_out + 1)]
+    return names
+
+
+def _named_cells(book, layout: Layout):
+    """(name, its reference, [(sheet, row, column, value)]) of every name the formulas use, as
+    the workbook holds them (edited_spec has checked them all); each sheet read once."""
+    wanted = {}  # sheet -> [(name, left, top, right, bottom)]
+    definitions = {}
+    for name in _referenced_names(layout):
+        definitions[name] = book.defined_names[name].attr_text
+        for sheet, reference in book.defined_names[name].destinations:
+            wanted.setdefault(sheet, []).append((name, *range_boundaries(reference)))
+    cells = {name: [] for name in definitions}
+    for sheet, blocks in wanted.items():
+        bottom = max(block[4] for block in blocks)
+        for number, row in enumerate(book[sheet].iter_rows(max_row=bottom, values_only=True),
+                                     start=1):
+            for name, left, top, right, last in blocks:
+                if top <= number <= last:
+                    cells[name] += [(sheet, number - 1, column - 1, row[column - 1]
+                                     if column <= len(row) else None)
+                                    for column in range(left, right + 1)]
+    return [(name, definitions[name], cells[name]) for name in definitions]
+
+
+def _put(sheet, row: int, column: int, value) -> None:
+    """A cached value, as a constant of its own kind; an error value as the error itself."""
+    if isinstance(value, bool):
+        sheet.write_boolean(row, column, value)
+    elif isinstance(value, (int, float)):
+        sheet.write_number(row, column, value)
+    elif isinstance(value, str) and value in OVERFLOW_ERRORS:
+        sheet.write_formula(row, column, "=" + value)  # a formula that is the error, =#NUM!
+    elif value is not None:
+        sheet.write_string(row, column, str(value))
+
+
+def _compare(layout: Layout, placed, results: dict, by: str, report: Report) -> None:
+    """Each formula cell of the sampled rows: its cached value against the evaluator's, reported
+    at its address in the user's workbook."""
+    columns = layout.columns
+    compared = _compared_with(columns)
+    for number, at, cells in placed:
+        for index, (text, cached) in cells.items():
+            if index >= len(columns) or text is None:
+                continue
+            recomputed = results.get(xl_rowcol_to_cell(at, index))
+            if not close(columns[index].key, cached, recomputed, _inputs(cells, compared[index])):
+                report.add(Disagreement(SHEET, xl_rowcol_to_cell(HEADER_ROW + number, index),
+                                        columns[index].key, cached, recomputed, by))
+
+
+def _compared_with(columns) -> list[tuple[int, ...]]:
+    """Per column, the columns of the gradient and finite difference a relative difference
+    compares (see close); () for any other column."""
+    index = {column.key: i for i, column in enumerate(columns)}
+    parameters = [column.key.removeprefix("reldiff_") if column.key.startswith("reldiff_")
+                  else None for column in columns]
+    return [() if name is None else (index["grad_" + name], index["fd_" + name])
+            for name in parameters]
+
+
+def _inputs(cells: dict, indexes: tuple[int, ...]) -> tuple:
+    return tuple(cells.get(i, EMPTY)[1] for i in indexes)

@@ -24,6 +24,7 @@ from backprop_xl import xlwings_setup
 from backprop_xl.cli import main
 from backprop_xl.presets import preset
 from test_cli import snapshot
+from test_roundtrip import tamper
 
 SEED = '''title = "One sigmoid neuron"
 steps = 30
@@ -130,6 +131,27 @@ def test_a_run_that_overflows_warns_and_marks_its_first_step(tmp_path, capsys):
     with zipfile.ZipFile(book) as package:
         xml = package.read("xl/worksheets/sheet1.xml")
     assert b"<v>inf</v>" not in xml and b"<v>nan</v>" not in xml
+
+
+@pytest.mark.parametrize("evaluators", [[], pytest.param(["--libreoffice"],
+                                                         marks=pytest.mark.libreoffice)],
+                         ids=["formulas", "libreoffice"])
+def test_a_run_that_overflows_verifies(tmp_path, capsys, evaluators):
+    """From step 80 the cost, the finite difference and their relative difference overflow: the
+    engine has inf or NaN, the cells cache #NUM!, the evaluators give #NUM! or #VALUE!. All that
+    agrees; a number cached where the engine overflowed does not."""
+    spec, book = tmp_path / "diverging.toml", tmp_path / "diverging.xlsx"
+    spec.write_text(DIVERGING)
+    assert main(["generate", str(spec), "-o", str(book)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(book), *evaluators]) == 0, capsys.readouterr().out
+    assert "all cells agree" in capsys.readouterr().err
+    tamper(book, "E150", rb' t="e"(.*)<v>#NUM!</v>', rb"\1<v>1.5</v>")
+    assert main(["verify", str(book), *evaluators]) == 1
+    out = capsys.readouterr().out
+    by = ["engine", "formulas"] + (["libreoffice"] if evaluators else [])
+    assert [(line.split(" ")[0], line.rsplit(", ", 1)[1].split(" ")[0])
+            for line in out.splitlines()] == [("Steps!E150", what) for what in by], out
 
 
 @pytest.mark.parametrize("inputs", ["1e6", "-1e6"])

@@ -14,9 +14,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from backprop_xl import engine
+from backprop_xl import engine, verify
+from backprop_xl.cli import main
 from backprop_xl.presets import preset
 from test_cli import run, snapshot
+from test_trace import peak_megabytes
 from test_workbook import defined_names, machine_names
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "workbooks"
@@ -118,10 +120,21 @@ def tamper(path, address, pattern, replacement):
     temporary.replace(path)
 
 
+def disagrees(out: str, address: str, by: str) -> bool:
+    """Whether verify's output lists the cell at `address` as disagreeing by `by`."""
+    return f"Steps!{address}" in listed(out, by)
+
+
+def listed(out: str, by: str) -> list[str]:
+    """The cells verify's output lists as disagreeing by `by`, in order."""
+    return [line.split(" ")[0] for line in out.splitlines() if f", {by} " in line]
+
+
 @pytest.mark.parametrize("address, pattern, replacement, by", [
     ("E5", rb"<v>[^<]*</v>", b"<v>0.5</v>", "engine"),
     ("I7", rb"<f>[^<]*</f>", b"<f>F7*G7</f>", "layout"),
-], ids=["cached value", "formula"])
+    ("I7", rb"<f>[^<]*</f>", b"<f>F7*G7</f>", "formulas"),  # the evaluator recomputes it too
+], ids=["cached value", "formula", "formula recomputed"])
 def test_verify_catches_tampering(tmp_path, capsys, address, pattern, replacement, by):
     book = tmp_path / "seed.xlsx"
     assert run(capsys, "generate", "-o", str(book), "--steps", "20")[0] == 0
@@ -129,7 +142,80 @@ def test_verify_catches_tampering(tmp_path, capsys, address, pattern, replacemen
     tamper(book, address, pattern, replacement)
     status, out, err = run(capsys, "verify", str(book))
     assert status == 1
-    assert f"Steps!{address}" in out and by in out
+    assert disagrees(out, address, by)
+
+
+def long_tampered_book(folder: Path, steps: int = 1000) -> tuple[Path, int, int]:
+    """A seed workbook of `steps` steps with the formula of dC/dw (column I) tampered in a row
+    the evaluators recompute and in one they do not; returns it and those two rows."""
+    book = folder / "seed.xlsx"
+    assert main(["generate", "-o", str(book), "--steps", str(steps)]) == 0
+    sampled = verify.sampled_steps(steps)
+    middle = next(step for step in sampled if step > steps // 2)
+    unsampled = next(step for step in range(middle, steps) if step not in sampled)
+    for step in (middle, unsampled):
+        row = step + 1
+        tamper(book, f"I{row}", rb"<f>[^<]*</f>", f"<f>F{row}*G{row}</f>".encode())
+    return book, middle + 1, unsampled + 1
+
+
+def test_verify_samples_the_first_the_last_and_rows_between():
+    assert verify.sampled_steps(150) == list(range(1, 151))
+    sampled = verify.sampled_steps(1_048_575)
+    assert len(sampled) == verify.SAMPLED_ROWS == 200 and sampled == sorted(set(sampled))
+    assert sampled[:21] == list(range(1, 22)) and sampled[-21:] == list(range(1_048_555, 1_048_576))
+    gaps = {b - a for a, b in zip(sampled[20:-20], sampled[21:-20])}
+    assert max(gaps) - min(gaps) <= 1  # spread evenly between
+
+
+def test_verify_recomputes_sampled_rows_of_a_long_workbook(tmp_path, capsys):
+    book, sampled_row, unsampled_row = long_tampered_book(tmp_path)
+    status, out, err = run(capsys, "verify", str(book))
+    assert status == 1
+    assert disagrees(out, f"I{sampled_row}", "layout")
+    assert disagrees(out, f"I{unsampled_row}", "layout")
+    # the evaluator finds that row's dC/dw, and the w' and the gradient check computed from it;
+    # it never saw the other row
+    assert listed(out, "formulas") == [f"Steps!{column}{sampled_row}" for column in "IJL"], out
+    assert "5 disagreement(s): 2 by layout, 3 by formulas (1,000 rows" in err
+
+
+@pytest.mark.libreoffice
+def test_verify_with_libreoffice_recomputes_the_same_samples(tmp_path, capsys):
+    book, sampled_row, unsampled_row = long_tampered_book(tmp_path)
+    status, out, err = run(capsys, "verify", str(book), "--libreoffice")
+    assert status == 1
+    assert listed(out, "libreoffice") == listed(out, "formulas") == [
+        f"Steps!{column}{sampled_row}" for column in "IJL"], out
+
+
+def test_verify_lists_the_first_disagreements_of_each_kind_and_counts_all(tmp_path, capsys):
+    book = tmp_path / "seed.xlsx"
+    assert run(capsys, "generate", "-o", str(book), "--steps", "300")[0] == 0
+    set_named(book, learning_rate=0.3)  # saved by openpyxl: no formula keeps its cached value
+    status, out, err = run(capsys, "verify", str(book))
+    assert status == 1
+    lines = out.splitlines()
+    # 11 formula columns: every cell by the engine, every cell of the 200 sampled rows by formulas
+    assert sum(", engine " in line for line in lines) == verify.SHOWN == 100
+    assert sum(", formulas " in line for line in lines) == 100
+    assert lines[-1] == f"... and {300 * 11 + 200 * 11 - 200:,} more disagreement(s)"
+    assert "5,500 disagreement(s): 3,300 by engine, 2,200 by formulas" in err
+
+
+def test_verifying_a_long_workbook_needs_no_more_memory_than_a_short_one(tmp_path):
+    # Memory, not time. Both runs are interpreted (the compiled engine adds 125 MB), and both
+    # recompute 200 sampled rows; the sheet streams by a row at a time. Measured here: about
+    # 225 MB either way; holding the longer one's rows, as read, would cost some 55 MB more.
+    peaks = []
+    for steps in (2_000, 20_000):
+        spec = preset("seed").with_overrides(steps=steps)
+        assert not engine.worth_compiling(spec, gradient_check=True)
+        book = tmp_path / f"seed{steps}.xlsx"
+        assert main(["generate", "-o", str(book), "--steps", str(steps)]) == 0
+        peaks.append(peak_megabytes([sys.executable, "-m", "backprop_xl", "verify", str(book)]))
+    short, long = peaks
+    assert long < short + 15, peaks
 
 
 @pytest.mark.parametrize("relative_change, status", [(1e-15, 0), (1e-6, 1)])

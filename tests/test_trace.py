@@ -90,11 +90,11 @@ def test_a_reader_that_stops_early_ends_the_run_quietly(tmp_path):
     assert err == "" and "Traceback" not in err
 
 
-def peak_megabytes(*args) -> float:
-    """Peak resident memory of `backprop-xl trace ARGS`, measured from a fresh parent so that no
-    other child process of the test run counts."""
+def peak_megabytes(argv: list[str]) -> float:
+    """Peak resident memory of the command `argv`, measured from a fresh parent so that no other
+    child process of the test run counts; the command must succeed."""
     probe = ("import resource, subprocess, sys\n"
-             f"status = subprocess.run({command(*args)!r}, stdout=subprocess.DEVNULL).returncode\n"
+             f"status = subprocess.run({argv!r}, stdout=subprocess.DEVNULL).returncode\n"
              "print(status, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
     status, peak = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                                   check=True).stdout.split()
@@ -108,8 +108,8 @@ def test_a_long_run_needs_no_more_memory_than_a_short_one():
     # million records would cost some 400 MB more. The allowance sits well above noise.
     short_run = preset("seed").with_overrides(steps=100_000)
     assert engine.worth_compiling(short_run)
-    short = peak_megabytes("seed", "--steps", str(short_run.steps))
-    long = peak_megabytes("seed", "--steps", "1000000")
+    short = peak_megabytes(command("seed", "--steps", str(short_run.steps)))
+    long = peak_megabytes(command("seed", "--steps", "1000000"))
     assert long < short + 50, (short, long)
 
 
