@@ -13,6 +13,8 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
+from openpyxl.utils import get_column_letter
+
 from . import reader, workbook
 from .errors import UserError
 from .files import atomic_output, check_writable
@@ -41,29 +43,55 @@ def backup_path(path: Path) -> Path:
 def current_spec(path: Path) -> Spec:
     """The spec of the run the workbook now describes: embedded spec, cells as edited."""
     source = str(path)
-    book = reader.open_workbook(path, data_only=True)
-    return reader.edited_spec(book, reader.embedded_spec(book, source), source)
+    book = reader.open_workbook(path, data_only=True, read_only=True)
+    try:
+        return reader.edited_spec(book, reader.embedded_spec(book, source), source)
+    finally:
+        book.close()
 
 
 def would_lose(path: Path, spec: Spec) -> list[str]:
     """What rewriting `path` would drop: cells that differ from what `spec` generates (formulas
-    compared as text, so values recalculated by Excel do not count), added sheets and parts."""
+    compared as text, so values recalculated by Excel do not count), added sheets and parts.
+    Both workbooks are streamed a row at a time, so a sheet of any size generate writes will do."""
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / "fresh.xlsx"
         workbook.write(spec, fresh)
-        theirs = reader.open_workbook(path, data_only=False)
-        ours = reader.open_workbook(fresh, data_only=False)
-        lost = [f"sheet {name!r}" for name in theirs.sheetnames if name not in ours.sheetnames]
-        for name in theirs.sheetnames:
-            if name not in ours.sheetnames or name == SPEC_SHEET:  # the spec sheet records edits
-                continue
-            mine = ours[name]
-            for row in theirs[name].iter_rows():
-                for cell in row:
-                    if cell.value is not None and cell.value != mine[cell.coordinate].value:
-                        lost.append(f"{name}!{cell.coordinate} ({_short(cell.value)})")
+        theirs = reader.open_workbook(path, data_only=False, read_only=True)
+        ours = reader.open_workbook(fresh, data_only=False, read_only=True)
+        try:
+            lost = [f"sheet {name!r}" for name in theirs.sheetnames
+                    if name not in ours.sheetnames]
+            for name in theirs.sheetnames:
+                if name in ours.sheetnames and name != SPEC_SHEET:  # the spec sheet records edits
+                    lost += _changed_cells(theirs, ours, name, str(path))
+        finally:
+            theirs.close()
+            ours.close()
         lost += [f"{part}" for part in sorted(_parts(path) - _parts(fresh))]
     return lost
+
+
+def _changed_cells(theirs, ours, sheet: str, source: str) -> list[str]:
+    """The cells of `sheet` in theirs whose content (a formula's text, or a constant) differs
+    from the same cell in ours: both sheets streamed side by side, row by row."""
+    fresh = reader.sheet_rows(ours, sheet, "a fresh workbook")
+    number, cells = next(fresh, (math.inf, {}))
+    changed = []
+    for row, their_cells in reader.sheet_rows(theirs, sheet, source):
+        while number < row:
+            number, cells = next(fresh, (math.inf, {}))
+        own = cells if number == row else {}
+        for column, cell in their_cells.items():
+            content = _content(cell)
+            if content is not None and content != _content(own.get(column, (None, None))):
+                changed.append(f"{sheet}!{get_column_letter(column + 1)}{row} ({_short(content)})")
+    return changed
+
+
+def _content(cell: reader.Cell):
+    formula, value = cell
+    return value if formula is None else formula
 
 
 def _parts(path: Path) -> set[str]:
