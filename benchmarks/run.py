@@ -1,7 +1,7 @@
 """How fast `backprop-xl generate` writes a workbook and how much memory it needs, against two
 baselines that write the same steps-sheet cells in the same run.
 
-    python benchmarks/run.py [--repeat N] [--largest] [--verify | --verify-all] [--json PATH]
+    python benchmarks/run.py [--repeat N] [--largest] [--no-verify] [--json PATH]
 
 For the `seed` and `mazur` presets, at 10,000 and 100,000 steps (and 1,048,575, Excel's last row,
 with --largest), it measures:
@@ -19,10 +19,11 @@ with --largest), it measures:
               compiled kernel is: generate's share of time spent in the engine.
   trace       `backprop-xl trace PRESET --steps N > /dev/null`: the engine's stream of numbers
               (no gradient check) as CSV, everything counted.
-  verify      `backprop-xl verify` of the generated workbook, with --verify at 10,000 steps and
-              --verify-all at every size: it runs the `formulas` evaluator, which took 12.5
-              minutes for the seed at 10,000 steps on 2026-11-28, hence opt-in.
+  verify      `backprop-xl verify` of the generated workbook, at every size: every row against
+              the engine and the layout, about 200 sampled rows recomputed by the `formulas`
+              evaluator; its note says whether all cells agree (--no-verify skips it).
   startup     `backprop-xl presets`: the interpreter and imports every command pays once.
+  trace (seed)  `backprop-xl trace seed` of 1,000,000 steps, and of 100,000 to compare its memory.
 
 Every case runs in a child process of its own, so wall time and peak memory are the child's alone.
 Each row reports the median of --repeat runs (1 for the largest size) and its ratios to baselines
@@ -56,13 +57,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ("seed", "mazur")
 SIZES = (10_000, 100_000)
 LARGEST = 1_048_575  # Excel's 1,048,576 rows less the header
-VERIFY_SIZE = 10_000
 
 GENERATE_VS_A = 1.2  # generate within 1.2x of baseline A
 PEAK_MB = 150  # generate's peak memory at the largest size
 FLAT = 1.10  # "flat": the largest size's peak within 10% of the smallest size's
 ENGINE_SHARE = 0.05  # the engine under 5% of generate's time
 TRACE_MILLION_SECONDS = 2.0  # trace of 1,000,000 seed steps
+MILLION_TRACE = (100_000, 1_000_000)  # the trace target's run, and a tenth of it for its memory
 
 TIME = "/usr/bin/time"  # GNU time
 
@@ -112,8 +113,8 @@ def run_cli(arguments: list[str], stdout=None) -> dict:
 
 
 def run_verify(book: Path, cap_gb: float) -> dict:
-    """verify, its address space capped: the `formulas` evaluator's memory grows with every row
-    (by some MB per step for mazur), and the machine is shared."""
+    """verify, its address space capped: the machine is shared, and `formulas` takes some
+    hundreds of MB for mazur's long gradient-check formulas."""
     result = measure(cli("verify", str(book)), memory_limit=int(cap_gb * 2**30))
     result["note"] = ("all cells agree" if result["status"] == 0 else
                       f"out of memory (cap {cap_gb:g} GB)" if "MemoryError" in result["stderr"] else
@@ -363,7 +364,7 @@ def measure_size(preset: str, steps: int, repeat: int, verify: float | None, che
                             [run_verify(book, verify) for _ in range(repeat)]))
     else:
         rows.append({"case": "verify", "preset": preset, "steps": steps, "seconds": None,
-                     "peak_mb": None, "runs": [], "note": "skipped (--verify runs it)"})
+                     "peak_mb": None, "runs": [], "note": "skipped (--no-verify)"})
     checks = {}
     if check_rows:
         with cells.open("rb") as stream:
@@ -396,7 +397,7 @@ def flat(rows: list[dict]) -> bool:
     return rows[-1]["peak_mb"] <= FLAT * rows[0]["peak_mb"]
 
 
-def targets(rows: list[dict], presets: list[str], startup: float) -> list[tuple[str, bool | None]]:
+def targets(rows: list[dict], presets: list[str]) -> list[tuple[str, bool | None]]:
     """(statement with the numbers, met?) per target; None when not measured."""
     generate = find(rows, "generate")
     lines = [(f"generate within {GENERATE_VS_A}x of baseline A at every size: ratios "
@@ -427,29 +428,26 @@ def targets(rows: list[dict], presets: list[str], startup: float) -> list[tuple[
                   + ", ".join(f"{p} {s:,} {v:.0%}" for (p, s), v in share.items()),
                   all(v < ENGINE_SHARE for v in share.values())))
 
-    seed = find(rows, "trace", "seed")
-    if seed:
-        lines.append(trace_million(seed, startup))
+    verified = [r for r in find(rows, "verify") if r["seconds"] is not None]
+    if verified:
+        lines.append(("verify: every workbook's cells agree with the engine, the layout and "
+                      "`formulas`: " + ", ".join(f"{r['preset']} {r['steps']:,} {r['note']}"
+                                                  for r in verified),
+                      all(r["note"] == "all cells agree" for r in verified)))
+
+    lines.append(trace_million(rows))
     return lines
 
 
-def trace_million(seed: list[dict], startup: float) -> tuple[str, bool | None]:
-    """The seed trace at 1,000,000 steps: scaled from the largest size measured (the startup
-    cost stays fixed, the per-step cost scales), with its memory judged by flatness."""
-    last = seed[-1]
-    per_step = (last["seconds"] - startup) / last["steps"]
-    if per_step <= 0:
-        return (f"trace of 1,000,000 seed steps: {last['steps']:,} steps are too few to tell "
-                "the per-step cost from the startup", None)
-    seconds = startup + per_step * 1_000_000
-    how = ("measured at" if last["steps"] >= 1_000_000 else "extrapolated from") + \
-        f" {last['steps']:,} steps"
-    memory = " -> ".join(f"{r['peak_mb']:.0f}" for r in seed)
-    constant = flat(seed) if len(seed) > 1 else None
+def trace_million(rows: list[dict]) -> tuple[str, bool]:
+    """The seed trace of 1,000,000 steps, measured, its memory against a tenth of the steps."""
+    tenth, million = (next(r for r in rows if r["case"] == "trace (seed)" and r["steps"] == steps)
+                      for steps in MILLION_TRACE)
+    constant = million["peak_mb"] <= FLAT * tenth["peak_mb"]
     return (f"trace of 1,000,000 seed steps under {TRACE_MILLION_SECONDS:g} s in constant memory: "
-            f"{seconds:.1f} s ({how}, {per_step * 1e6:.1f} µs per step), peak {memory} MB"
-            f"{'' if constant is not False else ' (not flat)'}",
-            seconds < TRACE_MILLION_SECONDS and constant)
+            f"{million['seconds']:.2f} s, peak {million['peak_mb']:.0f} MB ({tenth['peak_mb']:.0f} MB "
+            f"at {tenth['steps']:,} steps{'' if constant else ', not constant'})",
+            million["seconds"] < TRACE_MILLION_SECONDS and constant)
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -491,10 +489,8 @@ def arguments():
                         help="runs per measurement, median reported (default 3; 1 at the largest size)")
     parser.add_argument("--largest", action="store_true",
                         help=f"also measure {LARGEST:,} steps (hours for mazur)")
-    parser.add_argument("--verify", action="store_true",
-                        help=f"run verify at {VERIFY_SIZE:,} steps (minutes: the formulas evaluator)")
-    parser.add_argument("--verify-all", action="store_true",
-                        help=f"run verify at every size, not only {VERIFY_SIZE:,} steps")
+    parser.add_argument("--no-verify", dest="verify", action="store_false",
+                        help="skip verify (minutes for mazur: the formulas evaluator)")
     parser.add_argument("--verify-memory", type=float, default=12, metavar="GB",
                         help="cap on verify's address space, in GB (default 12)")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES),
@@ -527,21 +523,26 @@ def main():
     subprocess.run([sys.executable, "-c", WARM_UP], check=True)
     startup = [run_cli(["presets"]) for _ in range(args.repeat)]
     rows = [summary("startup (presets)", "", 0, startup)]
+    with open(os.devnull, "wb") as null:
+        for steps in MILLION_TRACE:
+            say(f"trace seed {steps:,}")
+            rows.append(summary("trace (seed)", "seed", steps, [
+                run_cli(["trace", "seed", "--steps", str(steps)], stdout=null)
+                for _ in range(args.repeat)]))
     checks = {}
     with tempfile.TemporaryDirectory(prefix="backprop_xl-bench-") as folder:
         for preset in args.presets:
             for index, steps in enumerate(sizes):
                 repeat = 1 if steps >= LARGEST else args.repeat
-                verify = args.verify_memory if args.verify_all or (
-                    args.verify and steps == VERIFY_SIZE) else None
+                verify = args.verify_memory if args.verify else None
                 measured, checked = measure_size(preset, steps, repeat, verify, index == 0,
                                                  Path(folder))
                 rows += measured
                 checks.update({f"{name} {preset} {steps}": same for name, same in checked.items()})
                 save(args.json, info, rows, checks)  # so far: a long run may be interrupted
-    add_ratios([r for r in rows if r["case"] != "startup (presets)"])
+    add_ratios([r for r in rows if r["case"] not in ("startup (presets)", "trace (seed)")])
     info["git_at_end"] = machine()["git"]  # others may commit while a long run goes on
-    lines = targets(rows[1:], args.presets, rows[0]["seconds"])
+    lines = targets(rows, args.presets)
     report(args, info, rows, checks, lines)
     save(args.json, info, rows, checks, lines)
     print(f"wrote {args.json}")
