@@ -81,7 +81,10 @@ def overflow_note(step: int) -> str:
 
 def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
     spec, columns = layout.spec, layout.columns
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    # A sheet past 4 GB (mazur's 66 columns reach it near 300,000 steps) needs the zip's ZIP64
+    # records; Python's zipfile writes them only for a part that large, so smaller books keep
+    # their bytes.
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "use_zip64": True})
     book.set_properties({
         "title": spec.title,
         "subject": "gradient descent, one row per step",
