@@ -301,3 +301,17 @@ def test_formulas_call_only_functions_that_need_no_prefix(kind_books):
         for formula in formula_cells(path).values():
             called |= set(re.findall(r"([A-Z][A-Z0-9._]*)\(", formula))
     assert called and called <= set(workbook.FORMULA_FUNCTIONS)
+
+
+def test_a_sheet_past_the_zip_limit_is_written_with_zip64_and_reads_back(tmp_path, monkeypatch):
+    """A mazur run of Excel's last row has a sheet of some 13 GB, past the 4 GB a zip part may
+    hold without ZIP64 records. Lowering the limit lets a small book take that path."""
+    from backprop_xl.cli import main
+    book = tmp_path / "seed.xlsx"
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 4096)
+    assert main(["generate", "seed", "--steps", "200", "-o", str(book)]) == 0
+    monkeypatch.undo()
+    with zipfile.ZipFile(book) as package:
+        sheet = package.getinfo("xl/worksheets/sheet1.xml")
+        assert sheet.file_size > 4096 and sheet.extra[:2] == b"\x01\x00"  # the ZIP64 record
+    assert main(["verify", str(book)]) == 0
