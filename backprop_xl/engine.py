@@ -310,10 +310,9 @@ COMPILE_AFTER_SECONDS = 1.2
 
 def worth_compiling(spec: Spec, gradient_check: bool = False) -> bool:
     """Whether the spec's run would take longer interpreted than loading the compiled engine."""
-    samples = 1 if spec.mode == "stochastic" else spec.n_samples
-    check_passes = 2 * len(parameter_names(spec)) if gradient_check else 0
+    check_passes = 2 * spec.n_parameters if gradient_check else 0
     units = sum(n_in * n_out + n_out for n_in, n_out in zip(spec.layers[:-1], spec.layers[1:]))
-    step = (STEP_MICROSECONDS + UNIT_MICROSECONDS * samples * (1 + check_passes) * units
+    step = (STEP_MICROSECONDS + UNIT_MICROSECONDS * spec.step_samples * (1 + check_passes) * units
             + CHECK_PASS_MICROSECONDS * check_passes)
     return spec.steps * step * 1e-6 > COMPILE_AFTER_SECONDS
 
@@ -359,8 +358,8 @@ class Run:
         self.has_biases = biases is not None
         self.b = np.concatenate(biases) if self.has_biases else np.zeros(sum(spec.layers[1:]))
         self.trains_biases = self.has_biases and spec.update_biases
-        self.one_sample = spec.mode == "stochastic" and spec.n_samples > 1
-        self.step_samples = 1 if self.one_sample else spec.n_samples
+        self.step_samples = spec.step_samples
+        self.one_sample = spec.step_samples < spec.n_samples  # cycling through the samples
         self.check = gradient_check
         if compiled is None:
             compiled = worth_compiling(spec, gradient_check)
@@ -545,5 +544,9 @@ def rows(spec: Spec, keys: list[str], gradient_check: bool = False,
 
 def trace(spec: Spec, gradient_check: bool = False) -> dict[str, np.ndarray]:
     """The whole run as columns: machine name -> one value per step."""
-    rows = [step.record() for step in run(spec, gradient_check)]
-    return {name: np.array([row[name] for row in rows]) for name in rows[0]}
+    state = Run(spec, gradient_check)
+    parts, first = [], 1
+    for block in state.blocks():
+        parts.append(state.columns(block, first))
+        first += len(block.losses)
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}

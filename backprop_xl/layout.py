@@ -107,8 +107,8 @@ class Layout:
         self.activations = [activation(name, spec.leaky_slope) for name in spec.activations]
         self.loss = LOSSES[spec.loss]
         self.layers = len(spec.layers) - 1
-        self.step_samples = spec.n_samples if spec.mode == "batch" else 1
-        self.per_row_sample = spec.mode == "stochastic" and spec.n_samples > 1
+        self.step_samples = spec.step_samples
+        self.per_row_sample = spec.step_samples < spec.n_samples
         self.data_on_sheet = spec.n_samples > 1  # one sample's data sits among the parameters
         self.parameters = parameter_names(spec)
         self.trained_biases = spec.has_biases and spec.update_biases

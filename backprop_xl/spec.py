@@ -148,6 +148,11 @@ class Spec:
         return len(self.inputs)
 
     @property
+    def step_samples(self) -> int:
+        """How many samples a step uses: one in stochastic mode, every one in batch mode."""
+        return 1 if self.mode == "stochastic" else self.n_samples
+
+    @property
     def has_biases(self) -> bool:
         return self.biases is not None or self.init_biases
 
