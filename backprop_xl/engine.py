@@ -1,6 +1,9 @@
 """The engine: forward pass, loss, every factor of the chain rule, the gradient and the update, for
-a block of steps at a time in numpy arrays (interpreted for short runs, compiled by numba for long
-ones), handed out as a stream of steps or as a trace with one column per quantity.
+a block of steps at a time in numpy arrays, handed out as a stream of steps or as a trace with one
+column per quantity. One definition of a step (_step and the loops it calls) runs three ways:
+traced into straight-line Python for the network at hand (most runs), compiled by numba (long
+runs of the engine alone, and large networks), or as the loops themselves (where Python's floats
+would raise and numpy's give inf or NaN).
 
 Names follow DESIGN.md: w{l}_{j}_{k} is the weight from input k into neuron j of layer l (1-based,
 layer 1 the first after the inputs), b{l}_{j} its bias; z{l}_{j} and a{l}_{j} are that neuron's sum
@@ -21,7 +24,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from . import functions
+from . import functions, straight
 from .functions import (ACTIVATION_NAMES, LOSSES, activation_derivative, activation_value,
                         loss_derivative, loss_value, relative_difference)
 from .spec import Spec
@@ -116,11 +119,12 @@ class Step:
 
 
 # --- the steps themselves ----------------------------------------------------------------------
-# Written as loops over plain arrays, so that the same functions run as Python (a short run) or
-# compiled by numba (a long run; see _compiled). The parameters live in two flat vectors: w holds
-# every weight, layer after layer, each layer's matrix row by row (neuron j, input k); b holds one
-# bias per neuron, layer after layer (zeros for a network without biases). Neuron-shaped arrays
-# (z, a, dC/da, ...) have one row per sample and one column per neuron, in the same order.
+# Written as loops over plain arrays, so that the same functions run as Python, compiled by numba
+# (see _compiled) or traced into straight-line Python (_straight_line_step). The parameters live
+# in two flat vectors: w holds every weight, layer after layer, each layer's matrix row by row
+# (neuron j, input k); b holds one bias per neuron, layer after layer (zeros for a network without
+# biases). Neuron-shaped arrays (z, a, dC/da, ...) have one row per sample and one column per
+# neuron, in the same order.
 
 
 def _forward(w, b, sizes, codes, slope, x, z, a):
@@ -223,41 +227,52 @@ def _mean(per_sample, mean):
 def _train(w, b, sizes, codes, slope, loss_code, inputs, targets, one_sample, first, rate,
            chain_rule, update_biases, check, h, block):
     """Steps first, first + 1, ... into the rows of block, one row per step; w and b end as the
-    parameters after the last of them. Every gradient of a step uses the step's parameters, then
-    every parameter moves by its gradient averaged over the step's samples."""
+    parameters after the last of them."""
     samples = block.losses.shape[1]
     scratch = np.empty((2, samples, sizes.max()))
     probe, probe_losses = np.empty((2, samples, b.shape[0])), np.empty(samples)
     for t in range(block.losses.shape[0]):
-        if one_sample:  # one sample per step, in order, cycling
-            sample = (first + t - 1) % inputs.shape[0]
-            x, y = inputs[sample:sample + 1], targets[sample:sample + 1]
-        else:
-            sample = 0
-            x, y = inputs, targets
+        sample = _first_sample(one_sample, first + t, inputs.shape[0])
+        x, y = inputs[sample:sample + samples], targets[sample:sample + samples]
         block.samples[t] = sample
         block.weights[t] = w
         block.biases[t] = b
-        _forward(w, b, sizes, codes, slope, x, block.z[t], block.a[t])
-        _losses(loss_code, block.a[t], y, block.losses[t])
-        _backward(w, sizes, codes, slope, loss_code, chain_rule, x, y, block.z[t], block.a[t],
-                  block.dC_da[t], block.da_dz[t], block.weight_gradients[t],
-                  block.bias_gradients[t], scratch)
-        if check:
-            _finite_differences(w, block.fd_weights[t], w, b, sizes, codes, slope, loss_code,
-                                x, y, h, probe, probe_losses)
-            if update_biases:
-                _finite_differences(b, block.fd_biases[t], w, b, sizes, codes, slope, loss_code,
-                                    x, y, h, probe, probe_losses)
-        _mean(block.weight_gradients[t], block.mean_weight_gradients[t])
-        _mean(block.bias_gradients[t], block.mean_bias_gradients[t])
-        for i in range(w.shape[0]):
-            w[i] = w[i] - rate * block.mean_weight_gradients[t, i]
-        if update_biases:
-            for i in range(b.shape[0]):
-                b[i] = b[i] - rate * block.mean_bias_gradients[t, i]
+        _step(w, b, sizes, codes, slope, loss_code, chain_rule, update_biases, check, h, rate,
+              x, y, block.z[t], block.a[t], block.losses[t], block.dC_da[t], block.da_dz[t],
+              block.weight_gradients[t], block.bias_gradients[t], block.mean_weight_gradients[t],
+              block.mean_bias_gradients[t], block.fd_weights[t], block.fd_biases[t], scratch,
+              probe, probe_losses)
         block.new_weights[t] = w
         block.new_biases[t] = b
+
+
+def _first_sample(one_sample, step, n_samples):
+    """The first sample step `step` uses: one sample a step, in order, cycling; or all of them."""
+    return (step - 1) % n_samples if one_sample else 0
+
+
+def _step(w, b, sizes, codes, slope, loss_code, chain_rule, update_biases, check, h, rate, x, y,
+          z, a, losses, dC_da, da_dz, weight_gradients, bias_gradients, mean_weight_gradients,
+          mean_bias_gradients, fd_weights, fd_biases, scratch, probe, probe_losses):
+    """One step on the samples x, y: every gradient uses the step's parameters w and b, then
+    every parameter moves by its gradient averaged over the samples, in place."""
+    _forward(w, b, sizes, codes, slope, x, z, a)
+    _losses(loss_code, a, y, losses)
+    _backward(w, sizes, codes, slope, loss_code, chain_rule, x, y, z, a, dC_da, da_dz,
+              weight_gradients, bias_gradients, scratch)
+    if check:
+        _finite_differences(w, fd_weights, w, b, sizes, codes, slope, loss_code, x, y, h, probe,
+                            probe_losses)
+        if update_biases:
+            _finite_differences(b, fd_biases, w, b, sizes, codes, slope, loss_code, x, y, h,
+                                probe, probe_losses)
+    _mean(weight_gradients, mean_weight_gradients)
+    _mean(bias_gradients, mean_bias_gradients)
+    for i in range(w.shape[0]):
+        w[i] = w[i] - rate * mean_weight_gradients[i]
+    if update_biases:
+        for i in range(b.shape[0]):
+            b[i] = b[i] - rate * mean_bias_gradients[i]
 
 
 class Block(NamedTuple):
@@ -281,8 +296,8 @@ class Block(NamedTuple):
     fd_weights: np.ndarray  # central differences, when the step checks its gradient
     fd_biases: np.ndarray
 
-    @classmethod
-    def empty(cls, steps: int, samples: int, weights: int, neurons: int) -> "Block":
+    @staticmethod
+    def shapes(steps: int, samples: int, weights: int, neurons: int) -> dict[str, tuple]:
         shapes = {"samples": (steps,), "weights": (steps, weights), "losses": (steps, samples),
                   "weight_gradients": (steps, samples, weights)}
         for name in ("mean_weight_gradients", "new_weights", "fd_weights"):
@@ -291,30 +306,119 @@ class Block(NamedTuple):
             shapes[name] = (steps, neurons)
         for name in ("z", "a", "dC_da", "da_dz", "bias_gradients"):
             shapes[name] = (steps, samples, neurons)
-        return cls(**{name: np.zeros(shapes[name], dtype=np.int64 if name == "samples" else float)
-                      for name in cls._fields})
+        return {name: shapes[name] for name in Block._fields}
+
+    @classmethod
+    def empty(cls, steps: int, samples: int, weights: int, neurons: int) -> "Block":
+        return cls(**{name: np.zeros(shape, dtype=np.int64 if name == "samples" else float)
+                      for name, shape in cls.shapes(steps, samples, weights, neurons).items()})
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple], samples: int, weights: int, neurons: int) -> "Block":
+        """A block from one tuple a step: every field's numbers, in the order of the fields."""
+        table = np.array(rows, dtype=float).reshape(len(rows), -1)
+        fields, start = {}, 0
+        for name, shape in cls.shapes(len(rows), samples, weights, neurons).items():
+            width = int(np.prod(shape[1:], dtype=np.int64))
+            fields[name] = table[:, start:start + width].reshape(shape)
+            start += width
+        fields["samples"] = fields["samples"].astype(np.int64)
+        return cls(**fields)
 
 
-# Interpreted, a step costs about 20 µs, 2.5 µs more for each weight and neuron of each pass
-# through the network (one pass per sample the step uses, and for the gradient check two more per
-# parameter), and 10 µs more for each of the check's passes: measured on this project's 2-core
-# machine, where benchmarks/run.py measures the engine as generate runs it. Compiled, a step costs
-# under 1 µs, but numba and the cached kernel take about 1.2 s to load (some 15 s to compile, the
-# first time on a machine) and add about 125 MB to a process of about 40 MB. So a run is compiled
-# when interpreting it would take longer than loading the compiled kernel.
-STEP_MICROSECONDS = 20
-UNIT_MICROSECONDS = 2.5
-CHECK_PASS_MICROSECONDS = 10
+# --- which kernel runs -------------------------------------------------------------------------
+# Three ways to run the same _step. As Python, traced into straight-line code for the network at
+# hand (see _straight_line_step): about 1.5 µs a step plus 0.1 µs for each weight and neuron of
+# each pass through the network (one pass per sample the step uses, and for the gradient check
+# two more per parameter); the trace itself grows with that work, so past STRAIGHT_LINE_WORK the
+# loops run as they are instead (some 25 times slower). Compiled by numba: under 1 µs a step,
+# but numba and the cached kernel take about 1.2 s to load (some 15 s to compile, the first time
+# on a machine) and add about 125 MB to a process of about 40 MB. Measured on this project's
+# 2-core machine, where benchmarks/run.py measures the engine as generate runs it.
+PYTHON_STEP_MICROSECONDS = 1.5
+PYTHON_WORK_MICROSECONDS = 0.1
+STRAIGHT_LINE_WORK = 100_000
 COMPILE_AFTER_SECONDS = 1.2
+# A command that writes or reads a workbook spends at least this long on each cell of a step's row
+# (generate: 12 to 18 µs a cell); next to that, the engine's share is what counts, not its time.
+CELL_MICROSECONDS = 10
+ENGINE_SHARE = 0.05
 
 
-def worth_compiling(spec: Spec, gradient_check: bool = False) -> bool:
-    """Whether the spec's run would take longer interpreted than loading the compiled engine."""
-    check_passes = 2 * spec.n_parameters if gradient_check else 0
+def _work(spec: Spec, gradient_check: bool) -> int:
+    """The weights and neurons a step passes through: what a step's time grows with."""
     units = sum(n_in * n_out + n_out for n_in, n_out in zip(spec.layers[:-1], spec.layers[1:]))
-    step = (STEP_MICROSECONDS + UNIT_MICROSECONDS * spec.step_samples * (1 + check_passes) * units
-            + CHECK_PASS_MICROSECONDS * check_passes)
-    return spec.steps * step * 1e-6 > COMPILE_AFTER_SECONDS
+    passes = 1 + (2 * spec.n_parameters if gradient_check else 0)
+    return spec.step_samples * passes * units
+
+
+def worth_compiling(spec: Spec, gradient_check: bool = False, cells: int = 0) -> bool:
+    """Whether numba's kernel should run the spec: when the Python one would take longer than
+    numba takes to load, and, for a command with a table of `cells` columns, when it would also
+    be more than ENGINE_SHARE of that command's time (numba's 125 MB buy little there)."""
+    work = _work(spec, gradient_check)
+    if work > STRAIGHT_LINE_WORK:
+        return True
+    step = PYTHON_STEP_MICROSECONDS + PYTHON_WORK_MICROSECONDS * work
+    return (spec.steps * step * 1e-6 > COMPILE_AFTER_SECONDS
+            and step > ENGINE_SHARE * CELL_MICROSECONDS * cells)
+
+
+# The numbered forms that choose a function of functions.py by its number: a trace runs them (each
+# layer's number is known), so that it records a call to the chosen function itself.
+_DISPATCHERS = ("activation_value", "activation_derivative", "loss_value", "loss_derivative")
+
+
+def _straight_line_step(run: "Run"):
+    """_step traced for the run's network, as a Python function of the parameters (weights, then
+    biases) and the step's numbers (inputs, then targets, sample by sample) that returns every
+    field of a Block row after `biases`, in order."""
+    tape = straight.Tape()
+    recorded = {name: tape.call(name) for name, value in vars(functions).items()
+                if isinstance(value, types.FunctionType) and name not in _DISPATCHERS}
+    traced = straight.rebind([functions, sys.modules[__name__]], recorded)
+
+    def numbers(prefix: str, *shape: int) -> np.ndarray:
+        array = np.empty(shape, dtype=object)
+        for index in np.ndindex(*shape):
+            array[index] = tape.number(prefix + "_".join(map(str, index)))
+        return array
+
+    samples, n_weights, n_neurons = run.step_samples, len(run.w), len(run.b)
+    w, b = numbers("w", n_weights), numbers("b", n_neurons)
+    x, y = numbers("x", samples, run.inputs.shape[1]), numbers("y", samples, run.targets.shape[1])
+    parameters = [item.name for part in (w, b, x, y) for item in part.ravel()]
+    # One step's row of every field, starting at 0.0 (what a field the step leaves alone holds).
+    row = Block(**{name: np.full(shape[1:], 0.0, dtype=object) for name, shape
+                   in Block.shapes(1, samples, n_weights, n_neurons).items()})
+    scratch = np.full((2, samples, int(run.sizes.max())), 0.0, dtype=object)
+    probe, probe_losses = np.full((2, samples, n_neurons), 0.0, dtype=object), row.losses.copy()
+    traced["_step"](w, b, run.sizes, run.codes, tape.number("slope"), run.loss_code,
+                    run.spec.gradient == "chain_rule", run.trains_biases, run.check,
+                    tape.number("h"), tape.number("rate"), x, y, row.z, row.a, row.losses,
+                    row.dC_da, row.da_dz, row.weight_gradients, row.bias_gradients,
+                    row.mean_weight_gradients, row.mean_bias_gradients, row.fd_weights,
+                    row.fd_biases, scratch, probe, probe_losses)
+    results = row._replace(new_weights=w, new_biases=b)[3:]  # w and b now hold the new values
+    source = tape.source("step", parameters, [item for field in results for item in field.ravel()])
+    namespace = dict(functions.on_floats(), slope=float(run.spec.leaky_slope),
+                     h=float(run.spec.fd_step), rate=float(run.spec.learning_rate))
+    exec(compile(source, "<backprop_xl: _step traced>", "exec"), namespace)
+    return namespace["step"]
+
+
+def _python_train(step, parameters: list[float], data: list[tuple], one_sample: bool, first: int,
+                  steps: int) -> tuple[list[tuple], tuple]:
+    """Steps first, first + 1, ... by the straight-line step, as _train does with the loops: one
+    tuple a step of every field of a Block row, and the parameters after the last step."""
+    rows, count = [], len(parameters)
+    parameters = tuple(parameters)
+    for t in range(steps):
+        sample = _first_sample(one_sample, first + t, len(data))
+        results = step(*parameters, *data[sample])
+        rows.append((sample, *parameters, *results))
+        parameters = results[-2 * count:-count]  # the new weights and biases; then the check's
+    return rows, parameters
 
 
 @functools.cache
@@ -344,8 +448,8 @@ class Run:
     """A run of the spec in progress: the flat parameters and everything the kernel needs."""
 
     def __init__(self, spec: Spec, gradient_check: bool = False, compiled: bool | None = None):
-        """compiled: numba's kernel (True), the Python one (False), or whichever is faster for
-        this run (None)."""
+        """compiled: numba's kernel (True), the Python one (False), or as worth_compiling says
+        for a run by itself (None)."""
         self.spec = spec
         self.sizes = np.array(spec.layers, dtype=np.int64)
         self.codes = np.array([ACTIVATION_NAMES.index(name) for name in spec.activations],
@@ -364,19 +468,39 @@ class Run:
         if compiled is None:
             compiled = worth_compiling(spec, gradient_check)
         self.compiled = compiled
-        self.kernel = _compiled() if compiled else _train
+        self.straight_line = (None if compiled or _work(spec, gradient_check) > STRAIGHT_LINE_WORK
+                              else _straight_line_step(self))
+        # What the straight-line step takes after the parameters, for each first sample of a step.
+        self.step_numbers = [
+            tuple(self.inputs[s:s + self.step_samples].ravel().tolist()
+                  + self.targets[s:s + self.step_samples].ravel().tolist())
+            for s in range(spec.n_samples if self.one_sample else 1)]
         self.next_step = 1
 
     def block(self, steps: int) -> Block:
         """The next `steps` steps (fewer at the end of the run)."""
         steps = min(steps, self.spec.steps - self.next_step + 1)
-        block = Block.empty(steps, self.step_samples, len(self.w), len(self.b))
+        sizes = (self.step_samples, len(self.w), len(self.b))
+        if self.straight_line is not None:
+            try:
+                rows, parameters = _python_train(
+                    self.straight_line, self.w.tolist() + self.b.tolist(), self.step_numbers,
+                    self.one_sample, self.next_step, steps)
+            except (ArithmeticError, ValueError):
+                # Python's floats and math raise where numpy's give inf or NaN (an overflow, the
+                # log of 0): such a block runs again in the loops below, with numpy's numbers.
+                pass
+            else:
+                self.w[:], self.b[:] = parameters[:len(self.w)], parameters[len(self.w):]
+                self.next_step += steps
+                return Block.from_rows(rows, *sizes)
+        block = Block.empty(steps, *sizes)
+        kernel = _compiled() if self.compiled else _train
         with np.errstate(all="ignore"):  # overflow shows in the numbers; the commands report it
-            self.kernel(self.w, self.b, self.sizes, self.codes, float(self.spec.leaky_slope),
-                        self.loss_code, self.inputs, self.targets, self.one_sample,
-                        self.next_step, float(self.spec.learning_rate),
-                        self.spec.gradient == "chain_rule", self.trains_biases, self.check,
-                        float(self.spec.fd_step), block)
+            kernel(self.w, self.b, self.sizes, self.codes, float(self.spec.leaky_slope),
+                   self.loss_code, self.inputs, self.targets, self.one_sample, self.next_step,
+                   float(self.spec.learning_rate), self.spec.gradient == "chain_rule",
+                   self.trains_biases, self.check, float(self.spec.fd_step), block)
         self.next_step += steps
         return block
 
@@ -534,6 +658,8 @@ def rows(spec: Spec, keys: list[str], gradient_check: bool = False,
          compiled: bool | None = None) -> Iterator[tuple]:
     """The spec's steps, one row each, of the values named by `keys` (a table's columns): what a
     table needs without a Step object a step."""
+    if compiled is None:
+        compiled = worth_compiling(spec, gradient_check, cells=len(keys))
     state = Run(spec, gradient_check, compiled)
     first = 1
     for block in state.blocks(256):

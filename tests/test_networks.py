@@ -564,14 +564,15 @@ def test_the_trace_command_agrees_with_autograd(tmp_path, mode):
                                                    rel=1e-12)
 
 
-# --- 7. the compiled engine ----------------------------------------------------------------------
-# Long runs execute the engine's step functions compiled by numba; short ones run the same
-# functions as Python. Both must give the same records (numba's exp, log and tanh may round the
-# last bit differently from numpy's, and that difference carries from step to step).
+# --- 7. three ways to run a step -------------------------------------------------------------
+# The engine's step functions run compiled by numba (long runs), traced into straight-line Python
+# (most runs) or as the loops themselves (where Python's floats raise). All must give the same
+# records (numba's and math's exp, log and tanh may round the last bit differently from numpy's,
+# and that difference carries from step to step).
 
 @settings(max_examples=40, deadline=None)
 @given(spec=specs(steps=6), check=st.booleans())
-def test_compiled_and_interpreted_runs_agree(spec, check):
+def test_compiled_and_straight_line_runs_agree(spec, check):
     interpreted = [step.record() for step in engine.run(spec, check, compiled=False)]
     compiled = [step.record() for step in engine.run(spec, check, compiled=True)]
     for first, second in zip(interpreted, compiled, strict=True):
@@ -583,6 +584,65 @@ def test_compiled_and_interpreted_runs_agree(spec, check):
             if kind != "reldiff":
                 noise = 1e-8 * max(1.0, abs(first["C"])) if kind == "fd" else 1e-14
                 assert second[name] == pytest.approx(value, rel=1e-11, abs=noise, nan_ok=True), name
+
+
+def loop_records(spec, check):
+    """The run's records from the engine's loops run as Python, numpy's numbers throughout."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "STRAIGHT_LINE_WORK", -1)
+        return [step.record() for step in engine.run(spec, check, compiled=False)]
+
+
+ARITHMETIC_ACTIVATIONS = ("relu", "leaky_relu", "linear")  # no exp, log or tanh
+
+
+@settings(max_examples=60, deadline=None)
+@given(spec=specs(steps=6, loss="squared_error"), check=st.booleans(),
+       activations=st.lists(st.sampled_from(ARITHMETIC_ACTIVATIONS), min_size=3, max_size=3),
+       half=st.booleans())
+def test_straight_line_steps_are_the_loops_operation_for_operation(spec, check, activations, half):
+    """With activations and losses of plain arithmetic, the traced step must give the loops'
+    numbers bit for bit: the same operations in the same order, none left out or repeated
+    wrongly (a reused expression must be the very same one)."""
+    spec = spec.with_overrides(activations=activations[:len(spec.activations)],
+                               loss="half_squared_error" if half else "squared_error")
+    straight = [step.record() for step in engine.run(spec, check, compiled=False)]
+    loops = loop_records(spec, check)
+    assert [list(record) for record in straight] == [list(record) for record in loops]
+    np.testing.assert_array_equal([list(r.values()) for r in straight],
+                                  [list(r.values()) for r in loops])
+
+
+def test_a_step_python_cannot_compute_runs_in_the_loops_with_numpys_numbers(monkeypatch):
+    """A linear neuron with a large rate overflows: Python's ** raises, numpy's gives inf. The
+    blocks where it happens run in the loops; the records are theirs, inf and NaN included."""
+    spec = Spec(layers=[1, 1], activations=["linear"], weights=[[[3.0]]], inputs=[[2.0]],
+                targets=[[0.5]], learning_rate=5.0, steps=1000)
+    expected = loop_records(spec, True)
+    calls = []
+    loops = engine._train
+    monkeypatch.setattr(engine, "_train", lambda *arguments: calls.append(1) or loops(*arguments))
+    records = [step.record() for step in engine.run(spec, True, compiled=False)]
+    assert calls and len(calls) < len(records) // 256 + 1  # not every block
+    assert not math.isfinite(records[-1]["C"])
+    np.testing.assert_array_equal([list(r.values()) for r in records],
+                                  [list(r.values()) for r in expected])
+
+
+def test_which_engine_runs():
+    seed, mazur = preset("seed"), preset("mazur")
+    # generate's table: the Python step is a few percent of writing the row's cells, so numba's
+    # 125 MB are not worth it even at Excel's last row, with the gradient check.
+    assert not engine.worth_compiling(seed.with_overrides(steps=1_048_575), True, cells=12)
+    assert not engine.worth_compiling(mazur.with_overrides(steps=1_048_575), True, cells=66)
+    # The engine alone (trace) compiles once interpreting would take longer than loading numba.
+    assert not engine.worth_compiling(seed.with_overrides(steps=100_000))
+    assert engine.worth_compiling(seed.with_overrides(steps=1_000_000))
+    # A network too large to trace into straight lines: its loops, compiled.
+    large = Spec(layers=[40, 40, 1], activations=["tanh", "sigmoid"], init_seed=1, steps=10,
+                 inputs=[[0.5] * 40], targets=[[0.5]])
+    assert engine.worth_compiling(large, True, cells=10_000)
+    assert engine.Run(large, True, compiled=False).straight_line is None
 
 
 def test_numbered_forms_are_the_named_functions():
