@@ -26,34 +26,28 @@ LEAKY_SLOPE_NAME = "leaky_slope"  # the defined name of the cell holding leaky_r
 def elementwise(function):
     """A function of numbers applied to each element of numpy arrays (broadcast together), with
     numpy's floating-point warnings off: overflow shows in the numbers, and callers report it.
-    Each element goes through the function's float form (on_floats), as in the engine, or, where
-    that raises, through the function itself on numpy floats, whose overflow gives inf."""
-    def one(*numbers):
-        try:
-            return _float_form(function)(*map(float, numbers))
-        except (ArithmeticError, ValueError):
-            return function(*map(np.float64, numbers))
-    vectorized = np.vectorize(one, otypes=[float])
-
+    Each element goes through the function's float form (see on_floats), as in the engine, or,
+    where that raises, through the function itself on numpy floats, whose overflow gives inf."""
     def apply(*arrays):
+        fast = straight.rebound(function, on_floats())  # here: this module is complete by now
+
+        def one(*numbers):
+            try:
+                return fast(*map(float, numbers))
+            except (ArithmeticError, ValueError):
+                return function(*map(np.float64, numbers))
         with np.errstate(all="ignore"):
-            return vectorized(*arrays)
+            return np.vectorize(one, otypes=[float])(*arrays)
     return apply
 
 
 @functools.cache
 def on_floats() -> dict:
     """Every function of this module as it runs on Python floats: the same code with math's exp,
-    log and tanh for numpy's, several times faster on one number. Where numpy would give inf or
-    NaN, these raise instead (math's OverflowError or ValueError, Python's ZeroDivisionError), and
-    a caller falls back to the numpy form."""
+    log and tanh for numpy's, several times faster on one number. Where numpy's would overflow,
+    divide by zero or take the log of 0, these raise instead (OverflowError, ZeroDivisionError,
+    ValueError), and a caller falls back to the numpy form."""
     return straight.rebind([sys.modules[__name__]], {"np": math})
-
-
-@functools.cache
-def _float_form(function):
-    """The float form of any function written here, a closure such as leaky_relu's included."""
-    return straight.rebound(function, on_floats())
 
 
 def _elementwise_fields(instance) -> None:
