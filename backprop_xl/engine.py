@@ -431,7 +431,7 @@ def _compiled():
     for module in sources:
         for function in vars(module).values():
             if isinstance(function, types.FunctionType) and function.__module__ == module.__name__:
-                register_jitable(function)
+                register_jitable(inline="always" if function is _step else "never")(function)
     # numba's cache notices a change to this file only, not to functions.py: keep the cache in a
     # folder named by the digest of both.
     digest = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in sources)).hexdigest()

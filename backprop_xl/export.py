@@ -53,7 +53,8 @@ def _csv_lines(numbers: np.ndarray, table: np.ndarray) -> bytes:
                             option=orjson.OPT_SERIALIZE_NUMPY)[2:-2].split(b"],[")
     else:
         rows = [",".join(map(repr, row)).encode() for row in table.tolist()]
-    return b"".join(b"%d,%s\n" % line for line in zip(numbers.tolist(), rows))
+    steps = orjson.dumps(numbers, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
+    return b"\n".join(map(b",".join, zip(steps, rows))) + b"\n"
 
 
 def write(spec: Spec, stream: BinaryIO, format: str = "csv", progress_bar: bool = False) -> int | None:
