@@ -369,10 +369,12 @@ def worth_compiling(spec: Spec, gradient_check: bool = False, cells: int = 0) ->
 _DISPATCHERS = ("activation_value", "activation_derivative", "loss_value", "loss_derivative")
 
 
-def _straight_line_step(run: "Run"):
-    """_step traced for the run's network, as a Python function of the parameters (weights, then
-    biases) and the step's numbers (inputs, then targets, sample by sample) that returns every
-    field of a Block row after `biases`, in order."""
+@functools.lru_cache(maxsize=64)  # a spreadsheet's functions call the same few networks over
+def _straight_line_step(sizes: tuple[int, ...], codes: tuple[int, ...], loss_code: int,
+                        chain_rule: bool, update_biases: bool, check: bool, samples: int):
+    """_step traced for one network, as a Python function of its parameters (weights, then
+    biases), the step's numbers (inputs, then targets, sample by sample), then slope, h and rate,
+    that returns every field of a Block row after `biases`, in order."""
     tape = straight.Tape()
     recorded = {name: tape.call(name) for name, value in vars(functions).items()
                 if isinstance(value, types.FunctionType) and name not in _DISPATCHERS}
@@ -384,25 +386,26 @@ def _straight_line_step(run: "Run"):
             array[index] = tape.number(prefix + "_".join(map(str, index)))
         return array
 
-    samples, n_weights, n_neurons = run.step_samples, len(run.w), len(run.b)
+    n_weights = sum(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    n_neurons = sum(sizes[1:])
     w, b = numbers("w", n_weights), numbers("b", n_neurons)
-    x, y = numbers("x", samples, run.inputs.shape[1]), numbers("y", samples, run.targets.shape[1])
+    x, y = numbers("x", samples, sizes[0]), numbers("y", samples, sizes[-1])
+    slope, h, rate = tape.number("slope"), tape.number("h"), tape.number("rate")
     parameters = [item.name for part in (w, b, x, y) for item in part.ravel()]
     # One step's row of every field, starting at 0.0 (what a field the step leaves alone holds).
     row = Block(**{name: np.full(shape[1:], 0.0, dtype=object) for name, shape
                    in Block.shapes(1, samples, n_weights, n_neurons).items()})
-    scratch = np.full((2, samples, int(run.sizes.max())), 0.0, dtype=object)
+    scratch = np.full((2, samples, max(sizes)), 0.0, dtype=object)
     probe, probe_losses = np.full((2, samples, n_neurons), 0.0, dtype=object), row.losses.copy()
-    traced["_step"](w, b, run.sizes, run.codes, tape.number("slope"), run.loss_code,
-                    run.spec.gradient == "chain_rule", run.trains_biases, run.check,
-                    tape.number("h"), tape.number("rate"), x, y, row.z, row.a, row.losses,
-                    row.dC_da, row.da_dz, row.weight_gradients, row.bias_gradients,
+    traced["_step"](w, b, np.array(sizes), np.array(codes), slope, loss_code, chain_rule,
+                    update_biases, check, h, rate, x, y, row.z, row.a, row.losses, row.dC_da,
+                    row.da_dz, row.weight_gradients, row.bias_gradients,
                     row.mean_weight_gradients, row.mean_bias_gradients, row.fd_weights,
                     row.fd_biases, scratch, probe, probe_losses)
     results = row._replace(new_weights=w, new_biases=b)[3:]  # w and b now hold the new values
-    source = tape.source("step", parameters, [item for field in results for item in field.ravel()])
-    namespace = dict(functions.on_floats(), slope=float(run.spec.leaky_slope),
-                     h=float(run.spec.fd_step), rate=float(run.spec.learning_rate))
+    source = tape.source("step", parameters + ["slope", "h", "rate"],
+                         [item for field in results for item in field.ravel()])
+    namespace = dict(functions.on_floats())
     exec(compile(source, "<backprop_xl: _step traced>", "exec"), namespace)
     return namespace["step"]
 
@@ -468,12 +471,17 @@ class Run:
         if compiled is None:
             compiled = worth_compiling(spec, gradient_check)
         self.compiled = compiled
-        self.straight_line = (None if compiled or _work(spec, gradient_check) > STRAIGHT_LINE_WORK
-                              else _straight_line_step(self))
+        self.straight_line = None
+        if not compiled and _work(spec, gradient_check) <= STRAIGHT_LINE_WORK:
+            self.straight_line = _straight_line_step(
+                tuple(spec.layers), tuple(self.codes.tolist()), self.loss_code,
+                spec.gradient == "chain_rule", self.trains_biases, gradient_check,
+                self.step_samples)
         # What the straight-line step takes after the parameters, for each first sample of a step.
+        constants = [float(spec.leaky_slope), float(spec.fd_step), float(spec.learning_rate)]
         self.step_numbers = [
             tuple(self.inputs[s:s + self.step_samples].ravel().tolist()
-                  + self.targets[s:s + self.step_samples].ravel().tolist())
+                  + self.targets[s:s + self.step_samples].ravel().tolist() + constants)
             for s in range(spec.n_samples if self.one_sample else 1)]
         self.next_step = 1
 

@@ -299,21 +299,14 @@ def _table(spec: Spec, columns: str) -> list[list]:
     so the table and `backprop-xl trace` agree), or every quantity of Step.record()."""
     if columns == "trace":
         header = export.columns(spec)
-        records = export.records(spec)
     else:
-        records = (step.record() for step in engine.run(spec))
-        first = next(records)
-        header = list(first)
-        records = _chain(first, records)
+        header = list(next(engine.run(spec.with_overrides(steps=1))).record())
     if len(header) > EXCEL_COLUMNS:
         raise UserError(f"the table would have {len(header):,} columns, more than Excel's "
                         f"{EXCEL_COLUMNS:,}; try columns \"trace\" or a smaller network")
-    return [header, *([record[name] for name in header] for record in records)]
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
+    if columns == "trace":
+        return [header, *([record[name] for name in header] for record in export.records(spec))]
+    return [header, *map(list, engine.rows(spec, header))]
 
 
 def _cells(values: np.ndarray):
