@@ -331,7 +331,7 @@ class Block(NamedTuple):
 # hand (see _straight_line_step): about 1.5 µs a step plus 0.1 µs for each weight and neuron of
 # each pass through the network (one pass per sample the step uses, and for the gradient check
 # two more per parameter); the trace itself grows with that work, so past STRAIGHT_LINE_WORK the
-# loops run as they are instead (some 25 times slower). Compiled by numba: under 1 µs a step,
+# loops run as they are instead (some 10 times slower). Compiled by numba: under 1 µs a step,
 # but numba and the cached kernel take about 1.2 s to load (some 15 s to compile, the first time
 # on a machine) and add about 125 MB to a process of about 40 MB. Measured on this project's
 # 2-core machine, where benchmarks/run.py measures the engine as generate runs it.
