@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -310,7 +311,9 @@ def first_row_check(generated: Path, baselines: dict[str, Path], width: int) -> 
     import openpyxl
 
     def first_row(path: Path, sheet: str):
-        book = openpyxl.load_workbook(path, read_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a print area of whole columns, past 1,048,575 rows
+            book = openpyxl.load_workbook(path, read_only=True)
         try:
             row = next(book[sheet].iter_rows(min_row=2, max_row=2, values_only=True))
             return list(row[:width])
