@@ -573,9 +573,9 @@ def test_the_trace_command_agrees_with_autograd(tmp_path, mode):
 @settings(max_examples=40, deadline=None)
 @given(spec=specs(steps=6), check=st.booleans())
 def test_compiled_and_straight_line_runs_agree(spec, check):
-    interpreted = [step.record() for step in engine.run(spec, check, compiled=False)]
+    straight = [step.record() for step in engine.run(spec, check, compiled=False)]
     compiled = [step.record() for step in engine.run(spec, check, compiled=True)]
-    for first, second in zip(interpreted, compiled, strict=True):
+    for first, second in zip(straight, compiled, strict=True):
         assert list(first) == list(second)
         for name, value in first.items():
             # A finite difference divides the rounding noise of C by 2h; a relative difference is
