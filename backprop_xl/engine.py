@@ -468,20 +468,22 @@ class Run:
         self.step_samples = spec.step_samples
         self.one_sample = spec.step_samples < spec.n_samples  # cycling through the samples
         self.check = gradient_check
+        self.chain_rule = spec.gradient == "chain_rule"
+        self.slope, self.h, self.rate = (float(spec.leaky_slope), float(spec.fd_step),
+                                         float(spec.learning_rate))
         if compiled is None:
             compiled = worth_compiling(spec, gradient_check)
         self.compiled = compiled
         self.straight_line = None
         if not compiled and _work(spec, gradient_check) <= STRAIGHT_LINE_WORK:
             self.straight_line = _straight_line_step(
-                tuple(spec.layers), tuple(self.codes.tolist()), self.loss_code,
-                spec.gradient == "chain_rule", self.trains_biases, gradient_check,
-                self.step_samples)
+                tuple(spec.layers), tuple(self.codes.tolist()), self.loss_code, self.chain_rule,
+                self.trains_biases, gradient_check, self.step_samples)
         # What the straight-line step takes after the parameters, for each first sample of a step.
-        constants = [float(spec.leaky_slope), float(spec.fd_step), float(spec.learning_rate)]
         self.step_numbers = [
             tuple(self.inputs[s:s + self.step_samples].ravel().tolist()
-                  + self.targets[s:s + self.step_samples].ravel().tolist() + constants)
+                  + self.targets[s:s + self.step_samples].ravel().tolist()
+                  + [self.slope, self.h, self.rate])
             for s in range(spec.n_samples if self.one_sample else 1)]
         self.next_step = 1
 
@@ -494,10 +496,8 @@ class Run:
                 rows, parameters = _python_train(
                     self.straight_line, self.w.tolist() + self.b.tolist(), self.step_numbers,
                     self.one_sample, self.next_step, steps)
-            except (ArithmeticError, ValueError):
-                # Python's floats and math raise where numpy's give inf or NaN (an overflow, the
-                # log of 0): such a block runs again in the loops below, with numpy's numbers.
-                pass
+            except functions.FLOAT_FORM_ERRORS:
+                pass  # where numpy gives inf or NaN: this block runs again in the loops below
             else:
                 self.w[:], self.b[:] = parameters[:len(self.w)], parameters[len(self.w):]
                 self.next_step += steps
@@ -505,10 +505,9 @@ class Run:
         block = Block.empty(steps, *sizes)
         kernel = _compiled() if self.compiled else _train
         with np.errstate(all="ignore"):  # overflow shows in the numbers; the commands report it
-            kernel(self.w, self.b, self.sizes, self.codes, float(self.spec.leaky_slope),
-                   self.loss_code, self.inputs, self.targets, self.one_sample, self.next_step,
-                   float(self.spec.learning_rate), self.spec.gradient == "chain_rule",
-                   self.trains_biases, self.check, float(self.spec.fd_step), block)
+            kernel(self.w, self.b, self.sizes, self.codes, self.slope, self.loss_code, self.inputs,
+                   self.targets, self.one_sample, self.next_step, self.rate, self.chain_rule,
+                   self.trains_biases, self.check, self.h, block)
         self.next_step += steps
         return block
 

@@ -34,19 +34,23 @@ def elementwise(function):
         def one(*numbers):
             try:
                 return fast(*map(float, numbers))
-            except (ArithmeticError, ValueError):
+            except FLOAT_FORM_ERRORS:
                 return function(*map(np.float64, numbers))
         with np.errstate(all="ignore"):
             return np.vectorize(one, otypes=[float])(*arrays)
     return apply
 
 
+# What the float forms raise where numpy's give inf or NaN: an overflow (math.exp, **), a division
+# by 0, a log of 0 or less (math's ValueError).
+FLOAT_FORM_ERRORS = (ArithmeticError, ValueError)
+
+
 @functools.cache
 def on_floats() -> dict:
     """Every function of this module as it runs on Python floats: the same code with math's exp,
-    log and tanh for numpy's, several times faster on one number. Where numpy's would overflow,
-    divide by zero or take the log of 0, these raise instead (OverflowError, ZeroDivisionError,
-    ValueError), and a caller falls back to the numpy form."""
+    log and tanh for numpy's, several times faster on one number. Where numpy's would give inf or
+    NaN, these raise instead (FLOAT_FORM_ERRORS), and a caller falls back to the numpy form."""
     return straight.rebind([sys.modules[__name__]], {"np": math})
 
 

@@ -12,6 +12,7 @@ a row at a time (sheet_rows), from a workbook opened read-only.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import struct
@@ -92,6 +93,16 @@ def open_workbook(path: Path, data_only: bool = True, read_only: bool = False):
             return openpyxl.load_workbook(path, data_only=data_only, read_only=read_only)
     except Exception as error:  # a damaged package fails in many ways inside openpyxl
         raise _refusal(path, error) from None
+
+
+@contextlib.contextmanager
+def streamed(path: Path, data_only: bool = True):
+    """open_workbook read-only, its sheets streamed (see sheet_rows), closed after the block."""
+    book = open_workbook(path, data_only=data_only, read_only=True)
+    try:
+        yield book
+    finally:
+        book.close()
 
 
 def _refusal(path, error: Exception) -> UserError:
@@ -214,6 +225,11 @@ def _bounds(reference: str, name: str, source: str) -> tuple[int, int, int, int]
 
 def _cell_count(count: int) -> str:
     return "one cell" if count == 1 else f"{count:,} cells"
+
+
+def current_spec(book, source: str) -> Spec:
+    """The spec of the run the workbook now describes: embedded spec, cells as edited."""
+    return edited_spec(book, embedded_spec(book, source), source)
 
 
 def edited_spec(book, spec: Spec, source: str) -> Spec:

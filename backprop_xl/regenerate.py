@@ -42,12 +42,8 @@ def backup_path(path: Path) -> Path:
 
 def current_spec(path: Path) -> Spec:
     """The spec of the run the workbook now describes: embedded spec, cells as edited."""
-    source = str(path)
-    book = reader.open_workbook(path, data_only=True, read_only=True)
-    try:
-        return reader.edited_spec(book, reader.embedded_spec(book, source), source)
-    finally:
-        book.close()
+    with reader.streamed(path) as book:
+        return reader.current_spec(book, str(path))
 
 
 def would_lose(path: Path, spec: Spec) -> list[str]:
@@ -57,17 +53,13 @@ def would_lose(path: Path, spec: Spec) -> list[str]:
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / "fresh.xlsx"
         workbook.write(spec, fresh)
-        theirs = reader.open_workbook(path, data_only=False, read_only=True)
-        ours = reader.open_workbook(fresh, data_only=False, read_only=True)
-        try:
+        with reader.streamed(path, data_only=False) as theirs, \
+                reader.streamed(fresh, data_only=False) as ours:
             lost = [f"sheet {name!r}" for name in theirs.sheetnames
                     if name not in ours.sheetnames]
             for name in theirs.sheetnames:
                 if name in ours.sheetnames and name != SPEC_SHEET:  # the spec sheet records edits
                     lost += _changed_cells(theirs, ours, name, str(path))
-        finally:
-            theirs.close()
-            ours.close()
         lost += [f"{part}" for part in sorted(_parts(path) - _parts(fresh))]
     return lost
 

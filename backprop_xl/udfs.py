@@ -299,14 +299,14 @@ def _table(spec: Spec, columns: str) -> list[list]:
     so the table and `backprop-xl trace` agree), or every quantity of Step.record()."""
     if columns == "trace":
         header = export.columns(spec)
+        rows = ([record[name] for name in header] for record in export.records(spec))
     else:
         header = list(next(engine.run(spec.with_overrides(steps=1))).record())
-    if len(header) > EXCEL_COLUMNS:
+        rows = map(list, engine.rows(spec, header))
+    if len(header) > EXCEL_COLUMNS:  # before any step is computed: the rows are computed lazily
         raise UserError(f"the table would have {len(header):,} columns, more than Excel's "
                         f"{EXCEL_COLUMNS:,}; try columns \"trace\" or a smaller network")
-    if columns == "trace":
-        return [header, *([record[name] for name in header] for record in export.records(spec))]
-    return [header, *map(list, engine.rows(spec, header))]
+    return [header, *rows]
 
 
 def _cells(values: np.ndarray):

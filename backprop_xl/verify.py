@@ -158,9 +158,8 @@ def verify(path: Path, libreoffice: bool = False) -> Report:
     source = str(path)
     if libreoffice and not recalc.soffice():
         raise UserError("--libreoffice: LibreOffice (soffice) is not installed")
-    book = reader.open_workbook(path, data_only=True, read_only=True)
-    try:
-        spec = reader.edited_spec(book, reader.embedded_spec(book, source), source)
+    with reader.streamed(path) as book:
+        spec = reader.current_spec(book, source)
         layout = Layout(spec)
         report = Report(steps=spec.steps)
         samples = _check_rows(book, layout, source, report)
@@ -175,8 +174,6 @@ def verify(path: Path, libreoffice: bool = False) -> Report:
                 everything = recalc.libreoffice_recalc_many([sample for sample, _ in books], SHEET)
                 for (_, placed), results in zip(books, everything):
                     _compare(layout, placed, results, "libreoffice", report)
-    finally:
-        book.close()
     return report
 
 

@@ -186,7 +186,7 @@ def test_toml_nested_too_deeply_is_refused_cleanly(text):
 def read(path, data_only):
     """The spec a workbook now describes, as `regenerate` (data_only) and `verify` read it."""
     book = reader.open_workbook(path, data_only=data_only)
-    spec = reader.edited_spec(book, reader.embedded_spec(book, str(path)), str(path))
+    spec = reader.current_spec(book, str(path))
     assert isinstance(spec, Spec)
     return spec
 
