@@ -163,6 +163,45 @@ def xlwings_setup_command(directory, force):
                f"ImportPythonUDFs (needs Trust access to the VBA project object model)", err=True)
 
 
+@cli.command("libreoffice-setup")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.oxt",
+              help="Only write the extension to FILE.oxt, for Tools > Extension Manager or "
+                   "`unopkg add`.")
+@click.option("--remove", is_flag=True, help="Take the extension out of LibreOffice.")
+@click.option("--profile", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="A LibreOffice user profile other than your own (-env:UserInstallation).")
+@click.option("--force", is_flag=True, help="With --output: overwrite FILE.oxt if it exists.")
+def libreoffice_setup_command(output, remove, profile, force):
+    """Call backprop_xl's functions from LibreOffice Calc cells (=BP_STEP(1.5; 0.8; 0.5; 0.1)).
+
+    Builds a LibreOffice extension holding every BP_ function and adds it for you (again: it is
+    replaced). Restart LibreOffice to use the functions. They run on LibreOffice's Python, which
+    imports backprop_xl from this Python environment: keep it where it is, and run this command
+    again from the new place if it moves. docs/libreoffice.md has the steps in Calc.
+    """
+    from . import libreoffice_setup
+
+    if output is not None:
+        if remove or profile is not None:
+            raise UserError("--output only writes the extension: it takes no --remove or "
+                            "--profile")
+        libreoffice_setup.write(output, force=force)
+        click.echo(f"wrote {output}", err=True)
+        return
+    if remove:
+        done = libreoffice_setup.remove(profile)
+        click.echo("removed backprop_xl's functions from LibreOffice" if done["removed"] else
+                   "backprop_xl's functions were not installed in LibreOffice", err=True)
+        return
+    libreoffice_setup.install(profile)
+    click.echo(f"installed backprop_xl's functions in LibreOffice (version {__version__}); "
+               f"restart LibreOffice and type =BP_STEP(1.5; 0.8; 0.5; 0.1) in a cell", err=True)
+    problem = libreoffice_setup.check_imports()
+    if problem:
+        click.echo(f"backprop-xl: warning: LibreOffice's Python cannot import backprop_xl from "
+                   f"this environment ({problem}); the cells will say so", err=True)
+
+
 @cli.command("regenerate")
 @click.argument("target", metavar="BOOK.xlsx|FOLDER", type=click.Path(path_type=Path))
 @steps_option

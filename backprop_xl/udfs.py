@@ -14,12 +14,19 @@ engine) shows as #NUM!, as it does in the workbooks.
 Ranges arrive as 2-D numpy arrays (xlwings' numpy converter, ndim=2: an empty cell reads as NaN);
 results go back as lists of rows, so a table spills as a dynamic array. Arguments carry no type
 annotations: xlwings would read them as converters.
+
+This module is the one definition of every function for both hosts: `cell_function` registers
+each in FUNCTIONS with its arguments and their docs, which xlwings' decorators and LibreOffice's
+add-in (calc.py, libreoffice_setup.py) both read. LibreOffice passes its own kinds of values
+(tuples of rows for a range, 1 or 0 for TRUE or FALSE); calc.py adapts those to these functions.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import math
+from typing import Callable, NamedTuple
 
 import numpy as np
 import xlwings as xw
@@ -44,6 +51,9 @@ GRADCHECK_HEADER = ["parameter", "grad", "fd", "reldiff"]
 # The argument docs, shared where functions share an argument. Excel shows each in its Insert
 # Function dialog and keeps at most 255 characters of it.
 DOC = {
+    "z": "A number, or a range of numbers: the sums z = w·x + b.",
+    "a": "The outputs a: one row per sample, one column per output.",
+    "y": "The targets y, the same shape as a.",
     "x": "The input i of the neuron (a number).",
     "weight": "The weight w at the start (a number).",
     "target": "The target y the output a should reach (a number).",
@@ -73,6 +83,53 @@ DOC = {
 }
 
 
+class Argument(NamedTuple):
+    """One argument of a cell function, as every host describes it."""
+    name: str
+    doc: str
+    is_range: bool  # a range of cells (xlwings passes a 2-D array), not one value
+    default: object  # inspect.Parameter.empty when the argument is required
+
+    @property
+    def optional(self) -> bool:
+        return self.default is not inspect.Parameter.empty
+
+    @property
+    def is_flag(self) -> bool:  # TRUE or FALSE (LibreOffice passes 1 or 0)
+        return isinstance(self.default, bool)
+
+
+class CellFunction(NamedTuple):
+    name: str
+    doc: str  # what the function returns, in one paragraph
+    arguments: tuple[Argument, ...]
+    call: Callable  # as a host calls it: bad arguments come back as a message, never raised
+
+
+FUNCTIONS: dict[str, CellFunction] = {}
+
+
+def cell_function(ranges=(), **doc_keys):
+    """Register a BP_ function for every host: each argument's doc from DOC (under another key
+    where doc_keys says so, as activation="layer_activation"), the arguments named in `ranges`
+    read as ranges, and errors returned to the cell (cell_errors)."""
+    def decorate(function):
+        arguments = tuple(Argument(p.name, DOC[doc_keys.get(p.name, p.name)], p.name in ranges,
+                                   p.default)
+                          for p in inspect.signature(function).parameters.values())
+        wrapped = cell_errors(function)
+        for argument in reversed(arguments):
+            converter = (np.array,) if argument.is_range else ()
+            options = dict(ndim=2) if argument.is_range else {}
+            wrapped = xw.arg(argument.name, *converter, doc=argument.doc, **options)(wrapped)
+        wrapped = xw.func(category=CATEGORY)(wrapped)
+        FUNCTIONS[function.__name__] = CellFunction(
+            function.__name__, " ".join(inspect.getdoc(function).split()), arguments, wrapped)
+        return wrapped
+
+    return decorate
+
+
 def cell_errors(function):
     """A bad argument's message goes back to the cell as "#backprop_xl: <message>", not raised;
     a number that is not finite goes back as #NUM!: Excel has neither infinity nor NaN (xlwings
@@ -98,11 +155,7 @@ def _finite(value):
 # --- single-cell functions ---------------------------------------------------------------------
 
 
-@xw.func(category=CATEGORY)
-@xw.arg("z", np.array, ndim=2, doc="A number, or a range of numbers: the sums z = w·x + b.")
-@xw.arg("activation", doc=DOC["activation"])
-@xw.arg("leaky_slope", doc=DOC["leaky_slope"])
-@cell_errors
+@cell_function(ranges=("z",))
 def BP_ACTIVATE(z, activation, leaky_slope=DEFAULT_LEAKY_SLOPE):  # noqa: N802 - Excel's style
     """The activation a = f(z) of each cell of z: one number, or a range of the same shape."""
     f = activation_function(_choice(activation, "activation", ACTIVATION_NAMES),
@@ -111,11 +164,7 @@ def BP_ACTIVATE(z, activation, leaky_slope=DEFAULT_LEAKY_SLOPE):  # noqa: N802 -
     return _cells(f.value(z))
 
 
-@xw.func(category=CATEGORY)
-@xw.arg("z", np.array, ndim=2, doc="A number, or a range of numbers: the sums z = w·x + b.")
-@xw.arg("activation", doc=DOC["activation"])
-@xw.arg("leaky_slope", doc=DOC["leaky_slope"])
-@cell_errors
+@cell_function(ranges=("z",))
 def BP_DERIVATIVE(z, activation, leaky_slope=DEFAULT_LEAKY_SLOPE):  # noqa: N802
     """The derivative da/dz of the activation at each cell of z: one number, or a range."""
     f = activation_function(_choice(activation, "activation", ACTIVATION_NAMES),
@@ -124,11 +173,7 @@ def BP_DERIVATIVE(z, activation, leaky_slope=DEFAULT_LEAKY_SLOPE):  # noqa: N802
     return _cells(f.derivative(z, f.value(z)))
 
 
-@xw.func(category=CATEGORY)
-@xw.arg("a", np.array, ndim=2, doc="The outputs a: one row per sample, one column per output.")
-@xw.arg("y", np.array, ndim=2, doc="The targets y, the same shape as a.")
-@xw.arg("loss", doc=DOC["loss"])
-@cell_errors
+@cell_function(ranges=("a", "y"))
 def BP_LOSS(a, y, loss):  # noqa: N802
     """The cost C of outputs a against targets y: each sample's loss summed over its outputs, then
     averaged over the samples (rows), as every step's C."""
@@ -147,20 +192,7 @@ def BP_LOSS(a, y, loss):  # noqa: N802
 # --- the single neuron of the lesson -----------------------------------------------------------
 
 
-def documented(*names, **doc_keys):
-    """xw.arg for each named scalar argument, with its text from DOC (under another key where
-    doc_keys says so, as activation="layer_activation")."""
-    def decorate(function):
-        for name in reversed(names + tuple(doc_keys)):
-            function = xw.arg(name, doc=DOC[doc_keys.get(name, name)])(function)
-        return function
-    return decorate
-
-
-
-@xw.func(category=CATEGORY)
-@documented("x", "weight", "target", "learning_rate", "activation", "loss")
-@cell_errors
+@cell_function()
 def BP_STEP(x, weight, target, learning_rate, activation="sigmoid",  # noqa: N802
             loss="squared_error"):
     """One training step of one neuron, as one row: z, a, C, dC/da, da/dz, dz/dw, dC/dw, w'."""
@@ -169,9 +201,7 @@ def BP_STEP(x, weight, target, learning_rate, activation="sigmoid",  # noqa: N80
     return [[record[name] for name, _ in STEP_ROW]]
 
 
-@xw.func(category=CATEGORY)
-@documented("x", "weight", "target", "learning_rate", "steps", "activation", "loss", "columns")
-@cell_errors
+@cell_function()
 def BP_TRAIN(x, weight, target, learning_rate, steps=300, activation="sigmoid",  # noqa: N802
              loss="squared_error", columns="trace"):
     """Train one neuron: a table with a header row and one row per step (step, loss, w1_1_1,
@@ -183,19 +213,10 @@ def BP_TRAIN(x, weight, target, learning_rate, steps=300, activation="sigmoid", 
 # --- networks ------------------------------------------------------------------------------------
 
 
-def network_ranges(function):
-    """The five range arguments that describe a network and its data, as 2-D numpy arrays."""
-    for name in reversed(("layers", "weights", "biases", "inputs", "targets")):
-        function = xw.arg(name, np.array, ndim=2, doc=DOC[name])(function)
-    return function
+NETWORK_RANGES = ("layers", "weights", "biases", "inputs", "targets")  # a network and its data
 
 
-
-@xw.func(category=CATEGORY)
-@network_ranges
-@documented("learning_rate", "steps", "loss", "mode", "update_biases", "columns",
-            activation="layer_activation")
-@cell_errors
+@cell_function(ranges=NETWORK_RANGES, activation="layer_activation")
 def BP_TRAIN_NETWORK(layers, weights, biases, inputs, targets, learning_rate,  # noqa: N802
                      steps=300, activation="sigmoid", loss="squared_error", mode="batch",
                      update_biases=True, columns="trace"):
@@ -207,10 +228,7 @@ def BP_TRAIN_NETWORK(layers, weights, biases, inputs, targets, learning_rate,  #
     return _table(spec, _choice(columns, "columns", TABLE_COLUMNS, default="trace"))
 
 
-@xw.func(category=CATEGORY)
-@network_ranges
-@documented("loss", "update_biases", "h", activation="layer_activation")
-@cell_errors
+@cell_function(ranges=NETWORK_RANGES, activation="layer_activation")
 def BP_GRADCHECK(layers, weights, biases, inputs, targets, activation="sigmoid",  # noqa: N802
                  loss="squared_error", update_biases=True, h=FD_STEP):
     """Each gradient of the cost over all samples against a central finite difference: one row per
