@@ -49,6 +49,7 @@ INTERFACE = "XFunctions"
 CATEGORY = "Add-In"  # Calc's Function Wizard groups add-in functions under this fixed category
 ZIP_DATE = (2026, 1, 1, 0, 0, 0)  # a fixed date: the same package gives the same bytes
 OFFICE_SECONDS = 300  # for a LibreOffice start, an install or a removal
+SDK = Path("/usr/lib/libreoffice/sdk/bin")  # Debian's libreoffice-dev: unoidl-write
 
 
 # --- what the extension holds ------------------------------------------------------------------
@@ -159,7 +160,7 @@ def write(path: Path, force: bool = False) -> None:
     """Write the extension to `path`, atomically; an existing file only with `force`."""
     check_writable(path, force)
     data = extension()
-    with atomic_output(path) as temporary:
+    with atomic_output(path, force) as temporary:
         temporary.write_bytes(data)
 
 
@@ -236,7 +237,7 @@ def check_imports() -> str | None:
 # --- the type library --------------------------------------------------------------------------
 
 
-def build_types(output: Path, sdk: Path = Path("/usr/lib/libreoffice/sdk/bin")) -> None:
+def build_types(output: Path) -> None:
     """types.rdb from idl(), by the LibreOffice SDK's unoidl-write (Debian: libreoffice-dev)
     against LibreOffice's own types."""
     import tempfile
@@ -245,5 +246,5 @@ def build_types(output: Path, sdk: Path = Path("/usr/lib/libreoffice/sdk/bin")) 
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch) / "backprop_xl.idl"
         source.write_text(idl())
-        subprocess.run([str(sdk / "unoidl-write"), str(program / "types.rdb"), str(source),
+        subprocess.run([str(SDK / "unoidl-write"), str(program / "types.rdb"), str(source),
                         str(output)], check=True, capture_output=True)
