@@ -29,7 +29,11 @@ import math
 from typing import Callable, NamedTuple
 
 import numpy as np
-import xlwings as xw
+
+try:
+    import xlwings as xw
+except ImportError:  # LibreOffice's add-in (calc.py) calls these functions without xlwings
+    xw = None
 
 from . import engine, export
 from .errors import SpecError, UserError
@@ -118,11 +122,12 @@ def cell_function(ranges=(), **doc_keys):
                                    p.default)
                           for p in inspect.signature(function).parameters.values())
         wrapped = cell_errors(function)
-        for argument in reversed(arguments):
-            converter = (np.array,) if argument.is_range else ()
-            options = dict(ndim=2) if argument.is_range else {}
-            wrapped = xw.arg(argument.name, *converter, doc=argument.doc, **options)(wrapped)
-        wrapped = xw.func(category=CATEGORY)(wrapped)
+        if xw is not None:
+            for argument in reversed(arguments):
+                converter = (np.array,) if argument.is_range else ()
+                options = dict(ndim=2) if argument.is_range else {}
+                wrapped = xw.arg(argument.name, *converter, doc=argument.doc, **options)(wrapped)
+            wrapped = xw.func(category=CATEGORY)(wrapped)
         FUNCTIONS[function.__name__] = CellFunction(
             function.__name__, " ".join(inspect.getdoc(function).split()), arguments, wrapped)
         return wrapped

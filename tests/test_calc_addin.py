@@ -371,3 +371,13 @@ def test_without_libreoffice_one_line_and_nothing_done(tmp_path):
                            "install it (Debian, Ubuntu: apt-get install libreoffice-calc "
                            "python3-uno)\n")
     assert not (tmp_path / "profile").exists()
+
+
+def test_the_adapter_needs_no_xlwings(tmp_path):
+    """LibreOffice's Python on Windows has no pywin32 for xlwings: calc.py must not need it."""
+    code = ("import sys; sys.modules['xlwings'] = None\n"
+            "from backprop_xl import calc\n"
+            "print(calc.call('BP_STEP', (1.5, 0.8, 0.5, 0.1, None, None)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{tuple(tuple(row) for row in udfs.BP_STEP(1.5, 0.8, 0.5, 0.1))}\n"
