@@ -224,14 +224,20 @@ def remove(profile: Path | None = None) -> dict:
 
 def check_imports() -> str | None:
     """Why LibreOffice's Python cannot import backprop_xl.calc from this environment, or None."""
-    python = office_python(soffice())
-    paths = environment()["paths"]
-    code = ("import sys; sys.path[:0] = " + repr(paths) + "; import backprop_xl.calc")
-    done = subprocess.run([python, "-c", code], capture_output=True, text=True)
-    if done.returncode == 0:
+    code = ("import json, sys\n"
+            f"sys.path[:0] = {environment()['paths']!r}\n"
+            "try:\n    import backprop_xl.calc\n    error = None\n"
+            "except Exception as failure:\n    error = str(failure).strip().splitlines()[-1]\n"
+            "print(json.dumps({'python': sys.version_info[:2], 'error': error}))")
+    done = subprocess.run([office_python(soffice()), "-c", code], capture_output=True, text=True)
+    found = json.loads(done.stdout)
+    if found["error"] is None:
         return None
-    lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-    return lines[-1]
+    if tuple(found["python"]) != sys.version_info[:2]:
+        return ("LibreOffice runs Python {}.{}, this environment is Python {}.{}; make one with "
+                "that Python (/usr/bin/python3 -m venv) and run libreoffice-setup from it"
+                .format(*found["python"], *sys.version_info[:2]))
+    return found["error"]
 
 
 # --- the type library --------------------------------------------------------------------------

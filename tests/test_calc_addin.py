@@ -20,6 +20,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from xlsxwriter.utility import xl_rowcol_to_cell as address
 
 from backprop_xl import libreoffice_setup, udfs
 from backprop_xl.workbook import OVERFLOW
@@ -73,19 +74,6 @@ def shown(result):
 
 
 # --- laying calls out on a sheet ----------------------------------------------------------------
-
-
-def column_name(index):
-    name = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        name = chr(65 + rest) + name
-    return name
-
-
-def address(row, column):
-    return f"{column_name(column)}{row + 1}"
 
 
 class Sheet:
@@ -300,14 +288,15 @@ def test_the_function_wizard_shows_udfs_docs(profile):
             [argument.name, argument.doc, True] for argument in function.arguments]
 
 
-def test_a_cell_says_what_is_missing_when_backprop_xl_cannot_be_imported(tmp_path):
+def installed_elsewhere(tmp_path, python):
+    """A profile with the extension pointing at an environment that is gone, of `python`."""
     oxt = tmp_path / "elsewhere.oxt"
     libreoffice_setup.write(oxt)
-    environment = json.loads(zipfile.ZipFile(oxt).read("environment.json"))
-    environment.update(paths=[str(tmp_path / "gone")], environment=str(tmp_path / "gone"),
-                       python=[3, 99])
     with zipfile.ZipFile(oxt) as source:
         members = {name: source.read(name) for name in source.namelist()}
+    environment = json.loads(members["environment.json"])
+    environment.update(paths=[str(tmp_path / "gone")], environment=str(tmp_path / "gone"),
+                       python=python)
     members["environment.json"] = json.dumps(environment).encode()
     with zipfile.ZipFile(oxt, "w") as target:
         for name, data in members.items():
@@ -318,12 +307,27 @@ def test_a_cell_says_what_is_missing_when_backprop_xl_cannot_be_imported(tmp_pat
         calc("new")
         calc("cells", cells={"A1": "=BP_ACTIVATE(0;\"sigmoid\")"})
         calc("calculate")
-        message = calc("read", range="A1")[0][0]
+        return calc("read", range="A1")[0][0]
+
+
+def test_a_cell_says_what_is_missing_when_backprop_xl_cannot_be_imported(tmp_path):
+    message = installed_elsewhere(tmp_path, list(libreoffice_setup.environment()["python"]))
     # LibreOffice's import hook (pyuno) turns ModuleNotFoundError into ImportError
-    assert message.startswith(f"{udfs.ERROR_PREFIX}cannot load backprop_xl from "
-                              f"{tmp_path / 'gone'} (ImportError: No module named 'backprop_xl'")
-    assert message.endswith("the environment is Python 3.99); run backprop-xl libreoffice-setup "
-                            "from an environment where it is installed")
+    assert message == (f"{udfs.ERROR_PREFIX}cannot load backprop_xl from {tmp_path / 'gone'} "
+                       f"(ImportError: No module named 'backprop_xl' (or 'backprop_xl.calc' is "
+                       f"unknown)); run backprop-xl libreoffice-setup from an environment where "
+                       f"it is installed")
+
+
+def test_a_cell_names_the_pythons_when_they_differ(tmp_path):
+    message = installed_elsewhere(tmp_path, [3, 99])
+    office = subprocess.run([libreoffice_setup.office_python(libreoffice_setup.soffice()), "-c",
+                             "import sys; print('%d.%d' % sys.version_info[:2])"],
+                            capture_output=True, text=True).stdout.strip()
+    assert message.startswith(
+        f"{udfs.ERROR_PREFIX}cannot load backprop_xl: LibreOffice runs Python {office}, the "
+        f"environment {tmp_path / 'gone'} is Python 3.99; run backprop-xl libreoffice-setup from "
+        f"a Python {office} environment (ImportError: No module named 'backprop_xl'")
 
 
 # --- the command and the extension file ----------------------------------------------------------

@@ -24,6 +24,7 @@ with open(os.path.join(HERE, "environment.json"), encoding="utf-8") as file:
 
 XFunctions = uno.getClass(ENVIRONMENT["interface"])  # declared in the extension's types.rdb
 
+WHY_LENGTH = 200  # of the import error in the cell's message: numpy's runs to a page
 _calc = None
 
 
@@ -40,15 +41,21 @@ def _load():
 
 
 def _cannot_load(error):
-    """One line saying what is missing: the environment, and the Pythons when they differ."""
+    """One line saying what is missing: the Pythons first when they differ (the usual cause:
+    numpy's compiled parts load only in the version they were built for)."""
     here = "%d.%d" % sys.version_info[:2]
     there = "%d.%d" % tuple(ENVIRONMENT["python"])
-    why = "%s: %s" % (type(error).__name__, error)
+    why = " ".join(("%s: %s" % (type(error).__name__, error)).split())
+    if len(why) > WHY_LENGTH:
+        why = why[:WHY_LENGTH - 3] + "..."
     if here != there:
-        why += "; LibreOffice runs Python %s, the environment is Python %s" % (here, there)
-    return ENVIRONMENT["error_prefix"] + "cannot load backprop_xl from %s (%s); run backprop-xl " \
-        "libreoffice-setup from an environment where it is installed" % (
-            ENVIRONMENT["environment"], " ".join(why.split()))
+        return ENVIRONMENT["error_prefix"] + (
+            "cannot load backprop_xl: LibreOffice runs Python %s, the environment %s is Python "
+            "%s; run backprop-xl libreoffice-setup from a Python %s environment (%s)" % (
+                here, ENVIRONMENT["environment"], there, here, why))
+    return ENVIRONMENT["error_prefix"] + (
+        "cannot load backprop_xl from %s (%s); run backprop-xl libreoffice-setup from an "
+        "environment where it is installed" % (ENVIRONMENT["environment"], why))
 
 
 def _function(name):
