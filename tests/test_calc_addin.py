@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import zipfile
 
 import numpy as np
@@ -385,3 +386,29 @@ def test_the_adapter_needs_no_xlwings(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{tuple(tuple(row) for row in udfs.BP_STEP(1.5, 0.8, 0.5, 0.1))}\n"
+
+
+def test_a_running_libreoffice_gets_the_extension_and_keeps_running(tmp_path):
+    """A user's LibreOffice open on the profile: setup hands the extension to it and leaves it
+    (and its documents) alone."""
+    own = tmp_path / "profile"
+    running = subprocess.Popen([libreoffice_setup.soffice(),
+                                f"-env:UserInstallation={own.as_uri()}", "--headless",
+                                "--norestore", "--nologo"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):  # until it has made the profile and locked it
+            if (own / ".lock").exists() and (own / "user").is_dir() or running.poll() is not None:
+                break
+            time.sleep(0.1)
+        done = setup(profile=own)
+        assert done.returncode == 0, done.stderr
+        assert running.poll() is None
+    finally:
+        running.terminate()
+        running.wait(60)
+    with Calc(own) as calc:
+        calc("new")
+        calc("cells", cells={"A1": "=BP_ACTIVATE(0;\"sigmoid\")"})
+        calc("calculate")
+        assert calc("read", range="A1") == [[0.5]]

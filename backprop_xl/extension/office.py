@@ -26,6 +26,7 @@ from com.sun.star.task import XInteractionHandler
 from com.sun.star.ucb import XCommandEnvironment, XProgressHandler
 
 START_SECONDS = 120  # a first start on a new profile takes a few seconds; a loaded CI machine more
+HANDOVER_SECONDS = 3  # for an soffice to hand its arguments to a running one and exit
 
 
 class _Approve(unohelper.Base, XInteractionHandler):
@@ -92,8 +93,15 @@ class Office:
                     raise RuntimeError("LibreOffice exited with status %d on starting"
                                        % self.process.returncode)
                 time.sleep(0.1)
-        # An soffice that exited at once handed its arguments to a LibreOffice already running.
-        self.already_running = self.process.poll() is not None
+        # An soffice that exits at once has handed its arguments to a LibreOffice already running
+        # on the profile, which must be left running. It may exit just after the connection:
+        # wait a moment for it where the profile is locked (or unknown: LibreOffice's default).
+        may_be_running = not profile or os.path.exists(os.path.join(profile, ".lock"))
+        try:
+            self.process.wait(HANDOVER_SECONDS if may_be_running else 0)
+            self.already_running = True
+        except subprocess.TimeoutExpired:
+            self.already_running = False
         self.desktop = self.context.ServiceManager.createInstanceWithContext(
             "com.sun.star.frame.Desktop", self.context)
 
