@@ -170,15 +170,32 @@ def xlwings_setup_command(directory, force):
 @click.option("--remove", is_flag=True, help="Take the extension out of LibreOffice.")
 @click.option("--profile", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="A LibreOffice user profile other than your own (-env:UserInstallation).")
-@click.option("--force", is_flag=True, help="With --output: overwrite FILE.oxt if it exists.")
-def libreoffice_setup_command(output, remove, profile, force):
+@click.option("--demo", "demo_book", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE.xlsx", help="Only write a workbook calling every BP_ function on the "
+                                        "seed lesson's numbers, for Calc; installs nothing.")
+@click.option("--force", is_flag=True,
+              help="With --output or --demo: overwrite the file if it exists.")
+def libreoffice_setup_command(output, remove, profile, demo_book, force):
     """Call backprop_xl's functions from LibreOffice Calc cells (=BP_STEP(1.5; 0.8; 0.5; 0.1)).
 
     Builds a LibreOffice extension holding every BP_ function and adds it for you (again: it is
     replaced). Restart LibreOffice to use the functions. They run on LibreOffice's Python, which
     imports backprop_xl from this Python environment: keep it where it is, and run this command
     again from the new place if it moves. docs/libreoffice.md has the steps in Calc.
+
+    --demo FILE.xlsx writes the sheet xlwings-setup's workbook has, for LibreOffice: every BP_
+    function on the seed lesson's and Mazur's numbers, with the values backprop_xl computes.
     """
+    if demo_book is not None:
+        if output is not None or remove or profile is not None:
+            raise UserError("--demo only writes the demo workbook: it takes no --output, "
+                            "--remove or --profile")
+        from . import demo
+
+        demo.write_libreoffice(demo_book, force=force)
+        click.echo(f"wrote {demo_book}; its BP_ cells need the functions: run backprop-xl "
+                   f"libreoffice-setup, restart LibreOffice and open it", err=True)
+        return
     from . import libreoffice_setup
 
     if output is not None:
@@ -200,6 +217,32 @@ def libreoffice_setup_command(output, remove, profile, force):
     if problem:
         click.echo(f"backprop-xl: warning: LibreOffice's Python cannot import backprop_xl from "
                    f"this environment ({problem}); the cells will say so", err=True)
+
+
+@cli.command("convert-functions")
+@click.argument("book", metavar="BOOK", type=click.Path(path_type=Path))
+@click.option("--to", "to", type=click.Choice(["libreoffice", "excel"]),
+              help="The application that is to open the copy (required).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="OUT",
+              help="The copy to write [default: BOOK's name + -libreoffice or -excel, beside it].")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+def convert_functions_command(book, to, output, force):
+    """Copy an .xlsx or .xlsm workbook with its BP_ calls spelled for LibreOffice or for Excel.
+
+    LibreOffice and Excel name add-in functions differently in .xlsx: Excel (xlwings) saves
+    BP_STEP(1.5,0.8,0.5,0.1), LibreOffice saves BACKPROP_XL.BP_STEP(1.5,0.8,0.5,0.1), and each
+    shows #NAME? for the other's. `--to libreoffice` renames every BP_ call in the cells' formulas
+    to LibreOffice's spelling, `--to excel` back to Excel's; nothing else in the workbook changes.
+    BOOK itself is never changed.
+    """
+    if to is None:  # checked here: click's own message for a missing choice takes three lines
+        raise UserError("convert-functions needs --to libreoffice or --to excel")
+    from . import spelling
+
+    output = output or book.with_name(f"{book.stem}-{to}{book.suffix}")
+    converted = spelling.convert(book, output, libreoffice=to == "libreoffice", force=force)
+    click.echo(f"converted {converted.formulas} formula(s) in {converted.cells} cell(s) to "
+               f"{spelling.APPLICATION[to == 'libreoffice']}'s spelling: wrote {output}", err=True)
 
 
 @cli.command("regenerate")

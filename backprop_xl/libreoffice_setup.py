@@ -30,6 +30,7 @@ import shutil
 import site
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
@@ -210,8 +211,6 @@ def _office(action: str, target: str, profile: Path | None) -> dict:
 def install(profile: Path | None = None) -> dict:
     """Add the extension to LibreOffice's user profile (`profile`, or LibreOffice's default);
     adding it again replaces it. The .oxt is written to a scratch folder that is removed after."""
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="backprop_xl-") as scratch:
         oxt = Path(scratch) / "backprop_xl.oxt"
         oxt.write_bytes(extension())
@@ -230,6 +229,9 @@ def check_imports() -> str | None:
             "except Exception as failure:\n    error = str(failure).strip().splitlines()[-1]\n"
             "print(json.dumps({'python': sys.version_info[:2], 'error': error}))")
     done = subprocess.run([office_python(soffice()), "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:  # it crashed importing (a compiled module of another build)
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        return lines[-1]
     found = json.loads(done.stdout)
     if found["error"] is None:
         return None
@@ -246,8 +248,6 @@ def check_imports() -> str | None:
 def build_types(output: Path) -> None:
     """types.rdb from idl(), by the LibreOffice SDK's unoidl-write (Debian: libreoffice-dev)
     against LibreOffice's own types."""
-    import tempfile
-
     program = Path(os.path.realpath(soffice())).parent
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch) / "backprop_xl.idl"

@@ -92,7 +92,7 @@ def open_workbook(path: Path, data_only: bool = True, read_only: bool = False):
             warnings.simplefilter("ignore")  # openpyxl's notes on unsupported extensions
             return openpyxl.load_workbook(path, data_only=data_only, read_only=read_only)
     except Exception as error:  # a damaged package fails in many ways inside openpyxl
-        raise _refusal(path, error) from None
+        raise refusal(path, error) from None
 
 
 @contextlib.contextmanager
@@ -105,7 +105,7 @@ def streamed(path: Path, data_only: bool = True):
         book.close()
 
 
-def _refusal(path, error: Exception) -> UserError:
+def refusal(path, error: Exception) -> UserError:
     """The one line that says why a workbook whose XML failed to parse is refused."""
     refused = _defused(error)
     if refused is not None:
@@ -314,7 +314,7 @@ def sheet_rows(book, sheet: str, source: str) -> Iterator[tuple[int, dict[int, C
             yield from _rows(stream, strings)
     except (ElementTree.ParseError, DefusedXmlException, zipfile.BadZipFile, EOFError,
             zlib.error, ValueError, IndexError) as error:
-        raise _refusal(source, error) from None
+        raise refusal(source, error) from None
 
 
 def _rows(stream, strings) -> Iterator[tuple[int, dict[int, Cell]]]:
