@@ -4,10 +4,22 @@
 #
 # usage: scripts/render_picture.sh [WORKBOOK.xlsx] [OUT.png]
 #        (defaults: workbooks/seed.xlsx, docs/seed.png)
+#        scripts/render_picture.sh --libreoffice-functions [OUT.png]
+#        (default docs/libreoffice.png): the sheet of `backprop-xl libreoffice-setup --demo`,
+#        computed by LibreOffice with backprop_xl's extension installed in the throwaway profile
+#        by `backprop-xl libreoffice-setup` (the backprop-xl on PATH, or $BACKPROP_XL)
 set -euo pipefail
 
-workbook=${1:-workbooks/seed.xlsx}
-out=${2:-docs/seed.png}
+functions=
+if [[ ${1:-} == --libreoffice-functions ]]; then
+    functions=yes
+    shift
+    out=${1:-docs/libreoffice.png}
+else
+    workbook=${1:-workbooks/seed.xlsx}
+    out=${2:-docs/seed.png}
+fi
+backprop_xl=${BACKPROP_XL:-backprop-xl}
 resolution=100
 
 fail() {
@@ -17,7 +29,7 @@ fail() {
 
 command -v soffice >/dev/null 2>&1 || fail "soffice (LibreOffice) not found on PATH"
 command -v pdftoppm >/dev/null 2>&1 || fail "pdftoppm (poppler-utils) not found on PATH"
-[[ -f $workbook ]] || fail "no such workbook: $workbook"
+[[ -n $functions || -f $workbook ]] || fail "no such workbook: $workbook"
 
 work=$(mktemp -d)
 partial=
@@ -34,8 +46,15 @@ cat >"$profile/user/registrymodifications.xcu" <<'EOF'
 </oor:items>
 EOF
 
-# Copy under a fixed name so the PDF's name is known whatever the workbook is called.
-cp -- "$workbook" "$work/book.xlsx"
+if [[ -n $functions ]]; then
+    workbook="the demo workbook"
+    "$backprop_xl" libreoffice-setup --demo "$work/book.xlsx" 2>"$work/setup.log" \
+        && "$backprop_xl" libreoffice-setup --profile "$profile" 2>>"$work/setup.log" \
+        || { cat "$work/setup.log" >&2; fail "backprop-xl could not set up LibreOffice"; }
+else
+    # Copy under a fixed name so the PDF's name is known whatever the workbook is called.
+    cp -- "$workbook" "$work/book.xlsx"
+fi
 SC_NO_THREADED_CALCULATION=1 soffice \
     "-env:UserInstallation=file://$profile" \
     --headless --norestore --nolockcheck \

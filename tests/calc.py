@@ -51,7 +51,9 @@ class Calc:
         self.close()
 
 
-def setup(*arguments: str, profile: Path) -> subprocess.CompletedProcess:
+def setup(*arguments: str, profile: Path, environment: dict | None = None
+          ) -> subprocess.CompletedProcess:
     """`backprop-xl libreoffice-setup ARGUMENTS --profile PROFILE`, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "backprop_xl", "libreoffice-setup", *arguments,
-                           "--profile", str(profile)], capture_output=True, text=True)
+                           "--profile", str(profile)], capture_output=True, text=True,
+                          env=environment)

@@ -14,6 +14,7 @@ never equal to udfs' result, so it fails these tests."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -407,6 +408,21 @@ def test_a_running_libreoffice_gets_the_extension_and_keeps_running(tmp_path):
     finally:
         running.terminate()
         running.wait(60)
+    with Calc(own) as calc:
+        calc("new")
+        calc("cells", cells={"A1": "=BP_ACTIVATE(0;\"sigmoid\")"})
+        calc("calculate")
+        assert calc("read", range="A1") == [[0.5]]
+
+
+def test_setup_from_an_activated_environment(tmp_path):
+    """`source .venv/bin/activate` puts the environment's python3 first on PATH, which LibreOffice
+    (Debian's) would take for its own Python's: every Python component then fails to load."""
+    own = tmp_path / "profile"
+    activated = dict(os.environ, VIRTUAL_ENV=sys.prefix,
+                     PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]))
+    done = setup(profile=own, environment=activated)
+    assert done.returncode == 0, done.stderr
     with Calc(own) as calc:
         calc("new")
         calc("cells", cells={"A1": "=BP_ACTIVATE(0;\"sigmoid\")"})

@@ -61,6 +61,21 @@ def properties(**values):
     return tuple(PropertyValue(Name=name, Value=value) for name, value in values.items())
 
 
+def own_python_first(environment=None):
+    """`environment` (default: this process's) with this Python's folder first on PATH.
+
+    LibreOffice built against the system's Python (Debian's) starts its Python by the first
+    python3 on PATH: with a virtual environment's bin folder first (an activated venv), that
+    Python's prefix and standard library are another build's, and every Python component of
+    LibreOffice fails (installing one raised std::bad_alloc). This script runs on LibreOffice's
+    own Python, so its folder holds the right python3."""
+    environment = dict(os.environ if environment is None else environment)
+    environment.pop("VIRTUAL_ENV", None)
+    folders = environment.get("PATH", os.defpath).split(os.pathsep)
+    environment["PATH"] = os.pathsep.join([os.path.dirname(sys.executable)] + folders)
+    return environment
+
+
 class Office:
     """A headless LibreOffice on `profile` (None: its default), reached over a named pipe.
 
@@ -74,8 +89,9 @@ class Office:
         if profile:
             command.insert(1, "-env:UserInstallation=" + uno.systemPathToFileUrl(
                 os.path.abspath(profile)))
-        self.process = subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(command, env=own_python_first(environment),
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
         local = uno.getComponentContext()
         resolver = local.ServiceManager.createInstanceWithContext(
             "com.sun.star.bridge.UnoUrlResolver", local)
