@@ -53,7 +53,12 @@ def write_libreoffice(path: Path, force: bool = False) -> None:
     with atomic_output(path, force) as temporary:
         book = workbook(temporary, "backprop_xl functions in LibreOffice Calc",
                         "a LibreOffice Calc add-in over the backprop_xl engine")
-        write_sheet(book, LIBREOFFICE_TITLE, LIBREOFFICE_INTRO, libreoffice=True)
+        sheet = write_sheet(book, LIBREOFFICE_TITLE, LIBREOFFICE_INTRO, libreoffice=True)
+        # printed (and pictured: scripts/render_picture.sh) a page wide, the seed lesson's tables
+        # on the first page; Mazur's wider ones follow
+        sheet.sheet.set_landscape()
+        sheet.sheet.print_area(0, 0, sheet.row, PRINTED_COLUMNS - 1)
+        sheet.sheet.fit_to_pages(1, 0)
         try:
             book.close()
         except XlsxWriterException as error:
@@ -102,6 +107,9 @@ def literal(value) -> Arg:
     if isinstance(value, list):  # a row as an array constant
         return Arg("{" + ",".join(repr(v) for v in value) + "}", [value])
     return Arg(repr(value), value)
+
+
+PRINTED_COLUMNS = 12  # the label column and BP_TRAIN's "all" table of the seed lesson
 
 
 class Sheet:
