@@ -89,6 +89,7 @@ class Office:
         if profile:
             command.insert(1, "-env:UserInstallation=" + uno.systemPathToFileUrl(
                 os.path.abspath(profile)))
+        may_be_running = not profile or os.path.exists(os.path.join(profile, ".lock"))
         self.process = subprocess.Popen(command, env=own_python_first(environment),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
@@ -111,8 +112,8 @@ class Office:
                 time.sleep(0.1)
         # An soffice that exits at once has handed its arguments to a LibreOffice already running
         # on the profile, which must be left running. It may exit just after the connection:
-        # wait a moment for it where the profile is locked (or unknown: LibreOffice's default).
-        may_be_running = not profile or os.path.exists(os.path.join(profile, ".lock"))
+        # wait a moment for it where the profile was locked before (or is unknown: LibreOffice's
+        # default).
         try:
             self.process.wait(HANDOVER_SECONDS if may_be_running else 0)
             self.already_running = True
