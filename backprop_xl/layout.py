@@ -1,6 +1,7 @@
 """Where everything goes on the steps sheet: which quantity sits in which column, its header, the
-words that explain it, and its Excel formula for any row; and the named cells (parameters, data)
-that those formulas refer to.
+words that explain it, and its Excel formula for any row (GROUP_BREAK_STEPS: the rows written in
+parentheses for LibreOffice); the named cells (parameters, data) that those formulas refer to;
+which parameters share a chart, and the names Mazur's readers know them by.
 
 A step's row holds the parameters at the start of the step; the value of a parameter in step n + 1
 is its new value of step n. Columns come grouped by phase: the step (and its sample), parameters,
@@ -29,7 +30,25 @@ SPEC_MARKER = "backprop_xl spec"
 HEADER_ROW = 0  # the table's header; step n sits on row n (0-based), Excel row n + 1
 EXCEL_COLUMNS = 16_384
 EXCEL_FORMULA_LENGTH = 8_192
-CHART_PARAMETERS = 8  # the chart follows at most this many parameters
+CHART_LINES = 8  # parameters a chart shows at most, each in a colour of its own
+CHARTS = 8  # charts at most: of more parameters than CHARTS * CHART_LINES, the first are charted
+HEADER_CHARACTERS = 14  # a header longer than this breaks into lines (see Column.heading)
+QUANTITY_FORMAT = "0.000000"  # the number format of a quantity's cells (workbook.py: SMALL)
+THRESHOLD_NAME = "gradient_check_threshold"  # the cell of spec.gradient_check_threshold
+
+# LibreOffice (7.4, and its default: multi-threaded calculation) computes a run of 100 or more
+# identical formulas down a column, a formula group, in threads, after first computing every cell
+# the group refers to. The steps table is a loop from row to row (w of step n + 1 is w' of step n,
+# which needs w of step n) through many columns, and cells computed inside that first pass come out
+# Err:522, a circular reference that is not there: thousands of them after a hard recalculation
+# (seed's 300 steps: 2,988 of its 3,300 formula cells; mazur's 1,000: 60,924). So on every
+# GROUP_BREAK_STEPS-th step's row every formula of the loop is written in redundant parentheses,
+# =(J50), which ends each of its columns' runs of identical formulas after at most
+# GROUP_BREAK_STEPS - 1 rows, too short to be threaded; every application reads the same value.
+# (Runs of 99 rows measured right too: 50 keeps a margin.) The gradient check's columns are outside
+# the loop, as no formula reads them: their long runs are threaded and come out right, and their
+# text stays one on every row.
+GROUP_BREAK_STEPS = 50
 
 
 @dataclass(frozen=True)
@@ -42,19 +61,53 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class ChartGroup:
+    """Parameters that share a chart: some or all of one layer's."""
+
+    layer: int
+    parameters: list[str]
+    part: int  # 1 to parts: a layer of more than CHART_LINES parameters takes several charts
+    parts: int
+
+
+@dataclass(frozen=True)
 class Column:
     key: str  # the machine name, as in the engine's records
     header: str  # math notation
     words: str | None  # what it computes, for the notes area (None: said by a like column)
     formula: Callable[["Row"], str] | None  # None: a constant (the step number)
     phase: str = "forward"  # step, parameters, forward, loss, backward, update, check
-    number_format: str = "0.000000"
+    number_format: str = QUANTITY_FORMAT
+    parameter: str | None = None  # the weight or bias the column is about, if one
 
     @property
-    def heading(self) -> str:
-        """The header cell: math notation, with the machine name below unless it says the same."""
-        symbol = self.header.split(" = ")[0]
-        return self.header if symbol == self.key else f"{self.header}\n{self.key}"
+    def heading(self) -> list[str]:
+        """The header cell's lines: the math notation, and below it the machine name unless the
+        notation's one line says the same. Notation longer than HEADER_CHARACTERS breaks after its
+        " = ", and its formula where it is longer still (see _wrapped): 2(a − y) stays whole."""
+        symbol, equals, formula = self.header.partition(" = ")
+        if len(self.header) <= HEADER_CHARACTERS or not equals:
+            return [self.header] if symbol == self.key else [self.header, self.key]
+        return [symbol + " ="] + _wrapped(formula, HEADER_CHARACTERS) + [self.key]
+
+
+def _wrapped(formula: str, width: int) -> list[str]:
+    """`formula` in lines of at most `width` characters where it can, broken only at spaces
+    outside parentheses and never right after a lone symbol (Σ w·a stays whole)."""
+    pieces, depth, start = [], 0, 0
+    for index, character in enumerate(formula):
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if character == " " and depth == 0:
+            pieces.append(formula[start:index])
+            start = index + 1
+    pieces.append(formula[start:])
+    lines = [pieces[0]]
+    for piece in pieces[1:]:
+        if len(lines[-1]) + 1 + len(piece) <= width or len(lines[-1]) == 1:
+            lines[-1] += " " + piece
+        else:
+            lines.append(piece)
+    return lines
 
 
 class Row:
@@ -83,6 +136,22 @@ class TemplateRow(Row):
 
     def previous(self, key: str) -> str:
         return xl_col_to_name(self.positions[key]) + "{p}"
+
+
+class LaterRows:
+    """A column's formula for every step after the first, as str.format_map fills a template:
+    format_map({"r": row, "p": row - 1}) gives the text of Excel's row `row`; in the loop's
+    columns, in parentheses on every GROUP_BREAK_STEPS-th step's row."""
+
+    __slots__ = ("plain", "breaking")
+
+    def __init__(self, template: str, in_loop: bool):  # "=B{r}*input"
+        self.plain = template
+        self.breaking = f"=({template[1:]})" if in_loop else template
+
+    def format_map(self, numbers: dict) -> str:
+        step = numbers["r"] - HEADER_ROW - 1
+        return (self.plain if step % GROUP_BREAK_STEPS else self.breaking).format_map(numbers)
 
 
 def data_name(kind: str, index: int, width: int) -> str:
@@ -128,7 +197,8 @@ class Layout:
     # --- the cells formulas refer to ----------------------------------------------------------
 
     def named_cells(self) -> list[Parameter]:
-        """The editable cells beside the table, in order, with their defined names."""
+        """The named cells the formulas refer to, in order: the editable parameters and the data
+        of a single sample (several sit on the Data sheet)."""
         spec = self.spec
         cells = [Parameter("learning_rate", "learning rate r", spec.learning_rate)]
         if self.gradient_check:
@@ -147,16 +217,63 @@ class Layout:
             for j in range(w.shape[0]):
                 for k in range(w.shape[1]):
                     name = weight_name(layer, j + 1, k + 1)
-                    cells.append(Parameter(initial_name(name), f"initial {name}", float(w[j, k])))
+                    cells.append(Parameter(initial_name(name), f"initial {self.shown_name(name)}",
+                                           float(w[j, k])))
             if biases is not None:
                 for j, value in enumerate(biases[index]):
                     name = bias_name(layer, j + 1)
-                    label = f"initial {name}" if spec.update_biases else f"bias {name} (fixed)"
+                    label = (f"initial {self.shown_name(name)}" if spec.update_biases else
+                             f"bias {self.shown_name(name, 'fixed')}")
                     cells.append(Parameter(initial_name(name), label, float(value)))
         if self.single_neuron:  # the lesson's words
             cells = [Parameter(c.name, "initial weight w" if c.name == "init_w1_1_1" else c.label,
                                c.value) for c in cells]
         return cells
+
+    def parameter_cells(self) -> list[Parameter]:
+        """The yellow cells beside the table, in order: the named cells, and after fd_step the
+        gradient check's threshold, which no formula reads (only the conditional formats)."""
+        cells = self.named_cells()
+        if self.gradient_check:
+            after = [cell.name for cell in cells].index(FD_STEP_NAME) + 1
+            cells.insert(after, Parameter(THRESHOLD_NAME, "gradient check: red above",
+                                          self.spec.gradient_check_threshold))
+        return cells
+
+    @property
+    def mazur_names(self) -> dict[str, str]:
+        """Mazur's names for the parameters of a 2-2-2 network, the network of his "A Step by Step
+        Backpropagation Example", so that his readers find his numbers: w1 ... w8 for the weights
+        in table order (w5 is w2_1_1, the weight from hidden neuron 1 into output 1), b1 and b2
+        for the biases of layers 1 and 2 (his network shares one bias per layer). Empty for any
+        other network."""
+        if self.spec.layers != [2, 2, 2]:
+            return {}
+        weights = [weight_name(layer, j, k) for layer in (1, 2) for j in (1, 2) for k in (1, 2)]
+        names = {weight: f"w{number}" for number, weight in enumerate(weights, start=1)}
+        names.update({bias_name(layer, j): f"b{layer}" for layer in (1, 2) for j in (1, 2)})
+        return names
+
+    def shown_name(self, parameter: str, *more: str) -> str:
+        """A parameter's name as labels show it: with Mazur's name (and `more`) in brackets."""
+        extra = [self.mazur_names[parameter]] if parameter in self.mazur_names else []
+        extra += more
+        return f"{parameter} ({', '.join(extra)})" if extra else parameter
+
+    def chart_groups(self) -> list[ChartGroup]:
+        """The trained parameters by chart: each layer's in as few charts of at most CHART_LINES
+        as it needs, evenly split; at most CHARTS charts."""
+        groups = []
+        for layer in range(1, self.layers + 1):
+            own = {weight_name(layer, j, k) for j in range(1, self.spec.layers[layer] + 1)
+                   for k in range(1, self.spec.layers[layer - 1] + 1)}
+            own |= {bias_name(layer, j) for j in range(1, self.spec.layers[layer] + 1)}
+            names = [name for name in self.parameters if name in own]
+            parts = -(-len(names) // CHART_LINES)
+            groups += [ChartGroup(layer, names[part * len(names) // parts:
+                                              (part + 1) * len(names) // parts], part + 1, parts)
+                       for part in range(parts)]
+        return groups[:CHARTS]
 
     @property
     def single_neuron(self) -> bool:
@@ -288,12 +405,12 @@ class Layout:
                 ("a bias, likewise" if name.startswith("b") and not any(
                     p.startswith("b") for p in self.parameters[:index]) else None),
                 lambda r, name=name: initial_name(name) if r.first else r.previous("new_" + name),
-                "parameters"))
+                "parameters", parameter=name))
         for sample in self.group_samples():
             columns += self._sample_columns(sample, one)
         if self.step_samples > 1:
             groups = self.group_samples()
-            columns.append(Column("C", "C = mean of the samples' C", "the step's cost: the mean "
+            columns.append(Column("C", "C = mean", "the step's cost: the mean "
                                   "over the samples", lambda r: "AVERAGE(" + ",".join(
                                       r["C" + self.suffix(s)] for s in groups) + ")", "loss"))
             for index, name in enumerate(self.parameters):
@@ -301,13 +418,15 @@ class Layout:
                     "grad_" + name, f"dC/d{name[0]} = mean", "the step's gradient: the mean of the "
                     "samples' gradients" if index == 0 else None,
                     lambda r, name=name: "AVERAGE(" + ",".join(
-                        r["grad_" + name + self.suffix(s)] for s in groups) + ")", "backward"))
+                        r["grad_" + name + self.suffix(s)] for s in groups) + ")", "backward",
+                    parameter=name))
         for index, name in enumerate(self.parameters):
             symbol = name[0]
             columns.append(Column(
                 "new_" + name, f"{symbol}' = {symbol} − r·dC/d{symbol}",
                 "the updated parameter, one step down the gradient" if index == 0 else None,
-                lambda r, name=name: f"{r[name]}-learning_rate*{r['grad_' + name]}", "update"))
+                lambda r, name=name: f"{r[name]}-learning_rate*{r['grad_' + name]}", "update",
+                parameter=name))
         if self.gradient_check:
             for index, name in enumerate(self.parameters):
                 symbol = name[0]
@@ -317,14 +436,14 @@ class Layout:
                     "re-running the forward pass with the parameter moved by ±h" if index == 0 else None,
                     lambda r, name=name: (f"(({self.perturbed_cost(r, name, '+' + FD_STEP_NAME)})-"
                                           f"({self.perturbed_cost(r, name, '-' + FD_STEP_NAME)}))"
-                                          f"/(2*{FD_STEP_NAME})"), "check"))
+                                          f"/(2*{FD_STEP_NAME})"), "check", parameter=name))
                 columns.append(Column(
                     "reldiff_" + name, "rel. difference",
                     "how far the chain-rule gradient and the finite difference disagree, relative "
                     "to the larger: near 0 (about 1e-8 or less) when the chain rule is right"
                     if index == 0 else None,
                     lambda r, name=name: excel_relative_difference(r["grad_" + name], r["fd_" + name]),
-                    "check", "0.00E+00"))
+                    "check", "0.00E+00", parameter=name))
         return columns
 
     def _sample_columns(self, sample: int, one: bool) -> list[Column]:
@@ -390,7 +509,8 @@ class Layout:
                         ("how the sum changes with the weight: the input" if one else
                          "how the sum changes with a weight: what that weight multiplies") if lead
                         else None,
-                        lambda r, l=layer, k=k, s=sample: self.activation_ref(r, s, l, k), "backward"))
+                        lambda r, l=layer, k=k, s=sample: self.activation_ref(r, s, l, k),
+                        "backward", parameter=w))
                     if spec.gradient == "chain_rule":
                         header, words = "dC/dw = dC/da·da/dz·dz/dw", (
                             "the gradient, by the chain rule: the product of the three factors")
@@ -402,22 +522,26 @@ class Layout:
                             "out the factor dz/dw")
                         formula = lambda r, n=n: f"{r['dC_da' + n]}*{r['da_dz' + n]}"
                     columns.append(Column("grad_" + w + suffix, header, words if lead else None,
-                                          formula, "backward"))
+                                          formula, "backward", parameter=w))
                 if self.trained_biases:
                     columns.append(Column(
                         "grad_" + bias_name(layer, j) + suffix, "dC/db = dC/da·da/dz",
                         "a bias's gradient: dz/db = 1, so just dC/da·da/dz" if first and output
                         and j == 1 else None,
-                        lambda r, n=n: f"{r['dC_da' + n]}*{r['da_dz' + n]}", "backward"))
+                        lambda r, n=n: f"{r['dC_da' + n]}*{r['da_dz' + n]}", "backward",
+                        parameter=bias_name(layer, j)))
         return columns
 
-    def formulas(self) -> list[tuple[str, str] | None]:
-        """Per column, its formula text for the first step's row and for any later row, with
-        {r} and {p} standing for the row's and the previous row's numbers; None for a constant."""
+    def formulas(self) -> list[tuple[str, LaterRows] | None]:
+        """Per column, its formula for the first step's row and for any later row (None for a
+        constant): templates whose format_map({"r": row, "p": row - 1}) gives the text of Excel's
+        row `row`; this is the one place that says what formula a cell holds."""
         positions = {column.key: index for index, column in enumerate(self.columns)}
         first, later = TemplateRow(positions, True), TemplateRow(positions, False)
         return [None if column.formula is None else
-                ("=" + column.formula(first), "=" + column.formula(later)) for column in self.columns]
+                ("=" + column.formula(first),
+                 LaterRows("=" + column.formula(later), in_loop=column.phase != "check"))
+                for column in self.columns]
 
     # --- words ---------------------------------------------------------------------------------
 
@@ -428,18 +552,32 @@ class Layout:
             line = f"{column.header.split(' = ')[0]}: {column.words}."
             if column.words and line not in lines:  # layers alike say it once
                 lines.append(line)
+        if self.gradient_check:
+            lines += ["", f"The relative differences turn red above the threshold in the yellow "
+                      f"cell {THRESHOLD_NAME}: there the chain-rule gradient and the finite "
+                      "difference disagree, so the gradient's formula is wrong; green at or below "
+                      "it. A lone red cell where the gradient is near 0 is rounding, not a wrong "
+                      "formula."]
         if self.spec.gradient == "without_dz_dw":
             lines += ["", "This workbook follows the lesson exactly as shown on screen: its dC/dw "
                       "leaves out the factor dz/dw. The gradient check exposes the mistake: the "
-                      "finite difference disagrees with that dC/dw, by a relative difference far "
-                      "from 0."]
+                      "finite difference disagrees with that dC/dw by a relative difference of "
+                      "about 1/3, red on every row."]
         elif self.single_neuron:
             lines += ["", "The lesson's famous mistake: on screen it wrote da/dw = a(1 − a), which "
                       "leaves out the factor dz/dw = i. The chain rule needs all three factors, "
                       "dC/dw = dC/da·da/dz·dz/dw; without i the gradient, and every weight after "
                       "the first, comes out wrong."]
+        if self.mazur_names:
+            lines += ["", "In brackets in the labels and the chart legends, and in the notes of "
+                      "the headers: the names of Mazur's \"A Step by Step Backpropagation "
+                      "Example\", whose network is 2-2-2 like this one: w1 ... w8 are w1_1_1 ... "
+                      "w2_2_2 in table order (w5 is w2_1_1), b1 and b2 the biases of layers 1 and "
+                      "2."]
         if self.gradient_check_note:
             lines += ["", self.gradient_check_note]
-        lines += ["", "Edit a yellow cell and the whole table and the chart recalculate. To change "
-                  "the number of steps, run backprop-xl generate --steps N."]
+        charts = "the charts" if len(self.chart_groups()) > 1 else "the chart"
+        lines += ["", f"Edit a yellow cell and the whole table and {charts} recalculate. For "
+                  "another number of steps, keeping what you edited: backprop-xl regenerate "
+                  "BOOK.xlsx --steps N (BOOK.xlsx: this workbook)."]
         return lines

@@ -34,7 +34,8 @@ from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .errors import SpecError, UserError
-from .layout import EXCEL_COLUMNS, SPEC_MARKER, SPEC_SHEET, Layout, data_name, initial_name
+from .layout import (EXCEL_COLUMNS, SPEC_MARKER, SPEC_SHEET, THRESHOLD_NAME, Layout, data_name,
+                     initial_name)
 from .engine import bias_name, weight_name
 from .spec import EXCEL_ROWS, Spec
 
@@ -242,6 +243,9 @@ def edited_spec(book, spec: Spec, source: str) -> Spec:
         changes["fd_step"] = named_value(book, "fd_step", source)
     if "leaky_slope" in names:
         changes["leaky_slope"] = named_value(book, "leaky_slope", source)
+    # no formula reads it (only the conditional formats), and a workbook made before it has none
+    if layout.gradient_check and THRESHOLD_NAME in book.defined_names:
+        changes["gradient_check_threshold"] = named_value(book, THRESHOLD_NAME, source)
 
     n_in, n_out = spec.layers[0], spec.layers[-1]
     if layout.data_on_sheet:
@@ -274,7 +278,8 @@ def edited_spec(book, spec: Spec, source: str) -> Spec:
     # Values the user left alone keep the spec's own form (1 stays 1, not 1.0), so an untouched
     # workbook regenerates to the same bytes.
     changes = {key: value for key, value in changes.items()
-               if key not in ("learning_rate", "fd_step", "leaky_slope", "inputs", "targets")
+               if key not in ("learning_rate", "fd_step", "gradient_check_threshold", "leaky_slope",
+                              "inputs", "targets")
                or not _same([value], [np.array(getattr(spec, key), dtype=float)])}
     try:
         return replace(spec, **changes)

@@ -58,27 +58,41 @@ def formulas_recalc(path: Path, inputs: dict[str, float] | None = None,
     return values
 
 
-def libreoffice_recalc(path: Path, sheet: str = "Steps") -> dict[str, object]:
+def libreoffice_recalc(path: Path, sheet: str = "Steps", threaded: bool = True
+                       ) -> dict[str, object]:
     """Open `path` in LibreOffice Calc headless, recalculate everything, and read the results."""
-    return libreoffice_recalc_many([path], sheet)[0]
+    return libreoffice_recalc_many([path], sheet, threaded)[0]
 
 
-def libreoffice_recalc_many(paths: list[Path], sheet: str = "Steps") -> list[dict[str, object]]:
+def libreoffice_recalc_many(paths: list[Path], sheet: str = "Steps", threaded: bool = True
+                            ) -> list[dict[str, object]]:
     """The same for several workbooks in one LibreOffice run (it takes seconds to start)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        return [cells(saved, sheet)
+                for saved in libreoffice_convert(paths, Path(scratch), "xlsx", threaded)]
+
+
+def libreoffice_convert(paths: list[Path], folder: Path, to: str, threaded: bool = True
+                        ) -> list[Path]:
+    """Each workbook opened by LibreOffice Calc headless, every formula recalculated on loading,
+    and saved as `to` (xlsx, pdf, html) in `folder`, in one LibreOffice run; the files written.
+    `threaded`: with LibreOffice's default multi-threaded calculation, as its users run it (and
+    as `verify --libreoffice` does); False: single-threaded (SC_NO_THREADED_CALCULATION=1)."""
     if not soffice():
         raise RuntimeError("LibreOffice (soffice) is not installed")
-    names = [Path(p).name for p in paths]
-    assert len(set(names)) == len(names), "LibreOffice writes outputs by file name"
+    stems = [Path(p).stem for p in paths]
+    assert len(set(stems)) == len(stems), "LibreOffice names each output after its input"
     with tempfile.TemporaryDirectory() as scratch:
-        scratch = Path(scratch)
-        profile = scratch / "profile"
+        profile = Path(scratch) / "profile"
         (profile / "user").mkdir(parents=True)
         (profile / "user" / "registrymodifications.xcu").write_text(RECALC_PROFILE)
-        out = scratch / "out"
-        # LibreOffice 7.4's threaded group calculation breaks long row-to-row chains (DESIGN.md).
-        env = dict(os.environ, SC_NO_THREADED_CALCULATION="1")
+        env = dict(os.environ)
+        if threaded:
+            env.pop("SC_NO_THREADED_CALCULATION", None)
+        else:
+            env["SC_NO_THREADED_CALCULATION"] = "1"
         subprocess.run(
             [soffice(), f"-env:UserInstallation=file://{profile}", "--headless",
-             "--convert-to", "xlsx", "--outdir", str(out), *map(str, paths)],
+             "--convert-to", to, "--outdir", str(folder), *map(str, paths)],
             check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
-        return [cells(out / name, sheet) for name in names]
+    return [Path(folder) / f"{stem}.{to}" for stem in stems]

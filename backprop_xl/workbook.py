@@ -1,6 +1,8 @@
 """Writes a run as an .xlsx workbook (XlsxWriter): the steps table, every computed cell a live formula
 stored with the engine's value; the named cells those formulas use (parameters beside a narrow
-table or on an Overview sheet before a wide one, several samples on a Data sheet); a chart; notes.
+table or on an Overview sheet before a wide one, several samples on a Data sheet); the table's
+number formats and conditional formats (small numbers, the gradient check's red and green);
+charts of the cost and the parameters; notes.
 
 Rows go out in order in XlsxWriter's constant-memory mode, so a side block beside the table
 (parameters, chart, notes) is written row by row alongside it.
@@ -21,9 +23,8 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 from . import __version__, engine, progress
 from .errors import UserError
 from .files import atomic_output
-from .layout import (CHART_PARAMETERS, DATA_SHEET, HEADER_ROW, OVERVIEW_SHEET, SHEET, SPEC_MARKER,
-                     SPEC_SHEET,
-                     Layout, data_name)
+from .layout import (DATA_SHEET, HEADER_ROW, OVERVIEW_SHEET, QUANTITY_FORMAT, SHEET, SPEC_MARKER,
+                     SPEC_SHEET, THRESHOLD_NAME, Layout, data_name)
 from .spec import Spec
 
 # A fixed creation date makes the same spec give the same bytes.
@@ -37,8 +38,36 @@ CHART_ROWS = 19
 NOTES_WIDTH = 62  # characters: wrapped to stay within the side block, which printing scales to fit
 
 SIDE_BY_SIDE_COLUMNS = 16  # up to this many table columns, the side block sits beside the table
+COLUMN_WIDTH = 14  # characters, the table's columns but the step's; wider for a longer header
+HEADER_LINE_POINTS = 15  # the header row's height per line of its tallest header
+BOLD_WIDTH = 1.15  # a bold header's character, in widths of the column's character ("0")
+
+# A quantity's cells show six decimals (0.768525), and those smaller than SMALL in size but not 0
+# (a cost near its minimum, a tiny gradient), which would show as 0.000000, switch to scientific
+# notation (2.345E-07) by a conditional format, whose sign every application gets right. A
+# conditional number format ([>=0.001]0.000000;[<=-0.001]-0.000000;0.000E+00) cannot: Excel drops
+# the minus in a section whose condition admits only negative numbers (the format writes its own),
+# LibreOffice in the second and third sections whatever they admit, so small negative numbers
+# lose their sign in one or the other.
+SMALL = 1e-3
+SMALL_FORMAT = "0.000E+00"
 
 SPEC_CELL_CHARACTERS = 32_000
+
+# The gradient check's relative differences above the threshold cell (THRESHOLD_NAME), and at or
+# below it: Excel's own light red and green fills with dark text.
+DISAGREE = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
+AGREE = {"bg_color": "#C6EFCE", "font_color": "#006100"}
+
+# A chart's lines: the cost thick and dark red, on the left axis; the parameters on the right, in
+# colours that tell apart (Okabe and Ito's, yellow made darker to show on white), the last four
+# dashed as well, for readers who tell fewer colours apart and for grey print.
+COST_LINE = {"color": "#C00000", "width": 2.25}
+PARAMETER_LINES = [{"color": colour, "width": 1.5, **({"dash_type": "dash"} if dashed else {})}
+                   for colour, dashed in (("#0072B2", False), ("#E69F00", False),
+                                          ("#009E73", False), ("#CC79A7", False),
+                                          ("#56B4E9", True), ("#000000", True),
+                                          ("#8C8C8C", True), ("#9E9A00", True))]
 
 PHASE_COLOURS = {"step": "#D9D9D9", "parameters": "#BDD7EE", "forward": "#E2EFDA",
                  "loss": "#F8CBAD", "backward": "#FCE4D6", "update": "#DDEBF7", "check": "#E4DFEC"}
@@ -103,9 +132,11 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
     _side_columns(side_sheet, label_column)
     last_side_row = max(side)
 
-    sheet.set_row(HEADER_ROW, 58)
+    sheet.set_row(HEADER_ROW, HEADER_LINE_POINTS * max(len(c.heading) for c in columns) + 4)
     sheet.set_column(0, 0, 7)
-    sheet.set_column(1, len(columns) - 1, 14)
+    for index, column in enumerate(columns[1:], start=1):
+        longest = max(len(line) for line in column.heading)
+        sheet.set_column(index, index, max(COLUMN_WIDTH, math.ceil(longest * BOLD_WIDTH) + 1))
     sheet.freeze_panes(HEADER_ROW + 1, 1)
     sheet.repeat_rows(HEADER_ROW)
     for page in (sheet, overview) if overview else (sheet,):
@@ -117,12 +148,17 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
         sheet.print_area(0, 0, max(HEADER_ROW + spec.steps, last_side_row), label_column + 2)
     else:
         overview.activate()
-        overview.fit_to_pages(1, 1)
+        overview.fit_to_pages(1, 0)
         for row in range(last_side_row + 1):
             _write_side(overview, side, row)
 
     for index, column in enumerate(columns):
-        _check(sheet.write_string(HEADER_ROW, index, column.heading, styles["header:" + column.phase]))
+        _check(sheet.write_string(HEADER_ROW, index, "\n".join(column.heading),
+                                  styles["header:" + column.phase]))
+        mazur = layout.mazur_names.get(column.parameter)
+        if mazur:
+            _check(sheet.write_comment(HEADER_ROW, index, f"{column.parameter} is {mazur} in "
+                                       f"Mazur's \"A Step by Step Backpropagation Example\""))
     if beside:
         _write_side(sheet, side, HEADER_ROW)
 
@@ -151,13 +187,16 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
         for row in sorted(r for r in side if r > HEADER_ROW + spec.steps):
             _write_side(sheet, side, row)
 
-    for row, cell in enumerate(layout.named_cells(), start=PARAMETER_ROW):
+    for row, cell in enumerate(layout.parameter_cells(), start=PARAMETER_ROW):
         address = xl_rowcol_to_cell(row, label_column + 1, row_abs=True, col_abs=True)
         book.define_name(cell.name, f"={side_sheet.name}!{address}")
     if layout.data_on_sheet:
         _data_sheet(book, spec, styles)
-    side_sheet.insert_chart(chart_row, label_column, _chart(book, layout, positions),
-                            {"x_scale": 1.0, "y_scale": 1.2})
+    _conditional_formats(sheet, layout, styles)
+    for offset, group in enumerate(layout.chart_groups()):
+        side_sheet.insert_chart(chart_row + offset * CHART_ROWS, label_column,
+                                _chart(book, layout, positions, group),
+                                {"x_scale": 1.0, "y_scale": 1.2})
     _spec_sheet(book, spec)
     book.close()
     return first_overflow
@@ -180,13 +219,13 @@ def _spec_sheet(book, spec: Spec) -> None:
 def _side_columns(sheet, label_column: int) -> None:
     sheet.set_column(label_column, label_column, 24)
     sheet.set_column(label_column + 1, label_column + 1, 14)
-    sheet.set_column(label_column + 2, label_column + 2, 32)
+    sheet.set_column(label_column + 2, label_column + 2, 42)
 
 
 def _styles(book) -> dict:
     styles = {
         "0": book.add_format({"num_format": "0"}),
-        "0.000000": book.add_format({"num_format": "0.000000"}),
+        QUANTITY_FORMAT: book.add_format({"num_format": QUANTITY_FORMAT}),
         "0.00E+00": book.add_format({"num_format": "0.00E+00"}),
         "title": book.add_format({"bold": True, "font_size": 14}),
         "bold": book.add_format({"bold": True}),
@@ -194,6 +233,9 @@ def _styles(book) -> dict:
                                   "num_format": "General"}),
         "hint": book.add_format({"italic": True, "font_color": "#7F7F7F", "indent": 1}),
         "text": book.add_format({}),
+        "small": book.add_format({"num_format": SMALL_FORMAT}),
+        "disagree": book.add_format(DISAGREE),
+        "agree": book.add_format(AGREE),
     }
     for phase, colour in PHASE_COLOURS.items():
         styles["header:" + phase] = book.add_format({
@@ -211,26 +253,28 @@ def _side_block(layout: Layout, book, styles, label_column: int):
         side.setdefault(row, []).append((label_column + column, value, style))
 
     put(TITLE_ROW, 0, spec.title, styles["title"])
-    put(TITLE_ROW + 1, 0, "Parameters: edit a yellow cell and the table and chart recalculate.",
+    charts = "charts" if len(layout.chart_groups()) > 1 else "chart"
+    put(TITLE_ROW + 1, 0, f"Parameters: edit a yellow cell and the table and {charts} recalculate.",
         styles["hint"])
     row = PARAMETER_ROW
-    for row, cell in enumerate(layout.named_cells(), start=PARAMETER_ROW):
+    for row, cell in enumerate(layout.parameter_cells(), start=PARAMETER_ROW):
         put(row, 0, cell.label, styles["bold"])
         put(row, 1, float(cell.value), styles["input"])
         put(row, 2, f"defined name: {cell.name}", styles["hint"])
     row += 1
     put(row, 0, "steps", styles["bold"])
     put(row, 1, spec.steps, styles["0"])
-    put(row, 2, "backprop-xl generate --steps N", styles["hint"])
+    put(row, 2, "backprop-xl regenerate BOOK.xlsx --steps N", styles["hint"])
     activations = ", ".join(spec.activations)
     put(row + 1, 0, f"layers {spec.layers}, activation {activations}, loss {spec.loss}, "
         f"{spec.mode} mode" + (f", {spec.n_samples} samples on the Data sheet"
                                if layout.data_on_sheet else ""), styles["hint"])
     chart_row = row + 3
+    notes_row = chart_row + CHART_ROWS * len(layout.chart_groups())
     lines = [part for paragraph in layout.notes()
              for part in textwrap.wrap(paragraph, NOTES_WIDTH) or [""]]
     for offset, line in enumerate(lines):
-        put(chart_row + CHART_ROWS + offset, 0, line, styles["bold"] if offset == 0 else styles["text"])
+        put(notes_row + offset, 0, line, styles["bold"] if offset == 0 else styles["text"])
     return side, chart_row
 
 
@@ -263,7 +307,25 @@ def _data_sheet(book, spec: Spec, styles) -> None:
         book.define_name(name, f"={DATA_SHEET}!{first}:{last}")
 
 
-def _chart(book, layout: Layout, positions: dict[str, int]):
+def _conditional_formats(sheet, layout: Layout, styles) -> None:
+    """Small numbers in scientific notation (see SMALL); relative differences red above the
+    gradient check's threshold cell, green at or below it."""
+    first, last = HEADER_ROW + 1, HEADER_ROW + layout.spec.steps
+    for index, column in enumerate(layout.columns):
+        if column.number_format == QUANTITY_FORMAT:
+            top = xl_rowcol_to_cell(first, index)
+            sheet.conditional_format(first, index, last, index, {
+                "type": "formula", "criteria": f"=AND({top}<>0,ABS({top})<{SMALL})",
+                "format": styles["small"]})
+        elif column.key.startswith("reldiff_"):
+            for criteria, style in ((">", "disagree"), ("<=", "agree")):
+                sheet.conditional_format(first, index, last, index, {
+                    "type": "cell", "criteria": criteria, "value": THRESHOLD_NAME,
+                    "format": styles[style]})
+
+
+def _chart(book, layout: Layout, positions: dict[str, int], group):
+    """The cost and one ChartGroup's parameters, step by step."""
     spec = layout.spec
     first, last = HEADER_ROW + 1, HEADER_ROW + spec.steps
     steps = [SHEET, first, positions["step"], last, positions["step"]]
@@ -273,23 +335,28 @@ def _chart(book, layout: Layout, positions: dict[str, int]):
     cost = positions["C"]
     chart.add_series({"name": "cost C", "categories": steps,
                       "values": [SHEET, first, cost, last, cost],
-                      "line": {"color": "#C00000", "width": 2.25}, "marker": {"type": "none"}})
-    shown = layout.parameters[:CHART_PARAMETERS]
-    for name in shown:
+                      "line": COST_LINE, "marker": {"type": "none"}})
+    for name, line in zip(group.parameters, PARAMETER_LINES):
         column = positions[name]
-        label = "weight w" if layout.single_neuron else name
-        chart.add_series({"name": f"{label} (right axis)", "categories": steps,
-                          "values": [SHEET, first, column, last, column],
-                          "line": {"width": 1.5}, "marker": {"type": "none"}, "y2_axis": True})
-    more = len(layout.parameters) - len(shown)
-    chart.set_title({"name": "Cost and parameters, step by step" if len(shown) > 1 else
-                     "Cost and weight, step by step",
-                     "name_font": {"size": 12}})
-    chart.set_x_axis({"name": "step" + (f" (first {len(shown)} of {len(layout.parameters)} "
-                                        f"parameters shown)" if more else ""),
-                      "min": 0, "max": spec.steps, "major_unit": max(1, spec.steps // 10)})
+        chart.add_series({"name": "weight w" if layout.single_neuron else layout.shown_name(name),
+                          "categories": steps, "values": [SHEET, first, column, last, column],
+                          "line": line, "marker": {"type": "none"}, "y2_axis": True})
+    groups = layout.chart_groups()
+    charted = sum(len(g.parameters) for g in groups)
+    if layout.single_neuron:
+        title = "Cost and weight, step by step"
+    elif len(groups) == 1:
+        title = "Cost and parameters, step by step"
+    else:
+        title = f"Cost and layer {group.layer}'s parameters" + (
+            f" ({group.part} of {group.parts})" if group.parts > 1 else "")
+    chart.set_title({"name": title, "name_font": {"size": 12}})
+    unshown = (f" (charts show the first {charted} of {len(layout.parameters)} parameters)"
+               if charted < len(layout.parameters) and group == groups[-1] else "")
+    chart.set_x_axis({"name": "step" + unshown, "min": 0, "max": spec.steps,
+                      "major_unit": max(1, spec.steps // 10)})
     chart.set_y_axis({"name": "C", "num_format": "0.000", "major_gridlines": {"visible": True}})
-    chart.set_y2_axis({"name": "parameters" if len(shown) > 1 else "w", "num_format": "0.00"})
+    chart.set_y2_axis({"name": "w" if layout.single_neuron else "parameters", "num_format": "0.00"})
     chart.set_legend({"position": "bottom"})
     return chart
 

@@ -27,6 +27,9 @@ KINDS = {
                                   init_seed=5, inputs=XOR_IN, targets=XOR_OUT),
     "cross-entropy": small([2, 2, 1], ["relu", "sigmoid"], "binary_cross_entropy", init_seed=6,
                            biases=[[0.1, -0.2], [0.05]], inputs=XOR_IN, targets=XOR_OUT),
+    # 13 parameters, of which the first layer's 9 take two charts
+    "biases-2-3-1": small([2, 3, 1], ["relu", "sigmoid"], init_seed=9, init_biases=True,
+                          inputs=XOR_IN, targets=XOR_OUT),
     "no-gradient-check": small([3, 4, 2], ["softplus", "tanh"], init_seed=7, init_biases=True,
                                inputs=[[0.5, -1.0, 2.0]], targets=[[0.2, -0.3]]),
 }

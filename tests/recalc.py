@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from backprop_xl.recalc import cells, formula_cells, libreoffice_recalc
+from backprop_xl.recalc import cells, formula_cells, libreoffice_convert, libreoffice_recalc
 from backprop_xl.recalc import libreoffice_recalc_many, soffice
 
-__all__ = ["cells", "formula_cells", "formulas_recalc", "libreoffice_recalc",
-           "libreoffice_recalc_many", "soffice"]
+__all__ = ["cells", "formula_cells", "formulas_recalc", "libreoffice_convert",
+           "libreoffice_recalc", "libreoffice_recalc_many", "soffice"]
 from backprop_xl.recalc import formulas_recalc as _formulas_recalc
 
 _remembered: dict = {}

@@ -1,9 +1,13 @@
 """The generated workbook: live formulas recomputed by an independent evaluator (`formulas`) agree
-with their cached values and with the engine, for every kind of run; layout, names, chart and
-reproducibility of the seed lesson's workbook."""
+with their cached values and with the engine, for every kind of run; layout, names, charts, number
+and conditional formats, notes, and reproducibility of the seed lesson's workbook."""
 
+import itertools
 import math
+import re
 import zipfile
+from dataclasses import dataclass
+from xml.etree import ElementTree
 
 import openpyxl
 import pytest
@@ -37,22 +41,33 @@ def machine_names(path):
 
 
 def engine_values(spec, path):
-    """Address -> the engine's value, placed by the headers the workbook itself shows."""
+    """Address -> (machine name, the engine's value, its scale), placed by the headers the
+    workbook itself shows. The scale of a relative difference is the larger of the gradient and
+    the finite difference it compares (see assert_close); of anything else, None."""
     names = machine_names(path)
     trace = engine.trace(spec, gradient_check=any(n.startswith("fd_") for n in names.values()))
-    return {f"{letter}{step + 1}": (name, trace[name][step - 1])
+
+    def scale(name, step):
+        if not name.startswith("reldiff_"):
+            return None
+        parameter = name.removeprefix("reldiff_")
+        return max(abs(trace[kind + parameter][step - 1]) for kind in ("grad_", "fd_"))
+
+    return {f"{letter}{step + 1}": (name, trace[name][step - 1], scale(name, step))
             for letter, name in names.items() for step in range(1, spec.steps + 1)}
 
 
-def assert_close(actual, expected, where, name=""):
+def assert_close(actual, expected, where, name="", scale=None):
     """Agreement to relative 1e-9. A finite difference divides rounding noise by 2h, so its
-    columns agree to 1e-6 relative, and their relative differences, which divide that noise again
-    by the gradient, to 1e-4 absolute: still far apart from a wrong gradient's (about 0.3)."""
+    columns agree to 1e-6 relative or 1e-10 absolute, and their relative differences, which
+    divide that noise again by the larger of the gradient and the finite difference (`scale`),
+    to 1e-4 absolute and that noise: still far apart from a wrong gradient's (about 0.3), but
+    where the gradient is near 0 anything, and where it is 0 (the noise unbounded) anything."""
     assert isinstance(actual, (int, float)), f"{where}: {actual!r} is not a number"
     if name.startswith("fd_"):
         tolerance = {"rel": 1e-6, "abs": 1e-10}
     elif name.startswith("reldiff_"):
-        tolerance = {"abs": 1e-4}
+        tolerance = {"abs": 1e-4 + 1e-6 + 1e-10 / scale if scale else math.inf}
     else:
         tolerance = {"rel": 1e-9, "abs": 1e-13}
     assert actual == pytest.approx(expected, **tolerance), where
@@ -63,8 +78,8 @@ def assert_matches_engine(recomputed, spec, path):
     expected = engine_values(spec, path)
     assert formulas, "no formulas"
     for address in formulas:
-        name, value = expected[address]
-        assert_close(recomputed[address], value, f"{address} ({name})", name)
+        name, value, scale = expected[address]
+        assert_close(recomputed[address], value, f"{address} ({name})", name, scale)
     return formulas
 
 
@@ -87,8 +102,9 @@ def test_formulas_recompute_every_kind_to_cached_and_engine_values(kind_books, k
     formulas = assert_matches_engine(recomputed, spec, path)
     cached, expected = cells(path), engine_values(spec, path)
     for address in formulas:
-        assert_close(recomputed[address], cached[address], f"{address} against cached",
-                     expected[address][0])
+        name, _, scale = expected[address]
+        assert_close(recomputed[address], cached[address], f"{address} against cached", name,
+                     scale)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -207,8 +223,8 @@ def test_every_computed_cell_is_a_formula(book):
 def test_cached_values_are_the_engines(book):
     spec, path = book
     cached = cells(path)
-    for address, (name, expected) in engine_values(spec, path).items():
-        assert_close(cached[address], expected, address, name)
+    for address, (name, expected, scale) in engine_values(spec, path).items():
+        assert_close(cached[address], expected, address, name, scale)
 
 
 def test_first_step_reads_the_lessons_numbers(book):
@@ -241,7 +257,8 @@ def test_parameter_cells_are_named_and_hold_the_spec(book):
     spec, path = book
     values = cells(path)
     assert {name: values[address] for name, (sheet, address) in defined_names(path).items()} == {
-        "input": 1.5, "target": 0.5, "learning_rate": 0.1, "init_w1_1_1": 0.8, "fd_step": 1e-5}
+        "input": 1.5, "target": 0.5, "learning_rate": 0.1, "init_w1_1_1": 0.8, "fd_step": 1e-5,
+        "gradient_check_threshold": 1e-4}
 
 
 def test_sheet_is_readable(book):
@@ -315,3 +332,239 @@ def test_a_sheet_past_the_zip_limit_is_written_with_zip64_and_reads_back(tmp_pat
         sheet = package.getinfo("xl/worksheets/sheet1.xml")
         assert sheet.file_size > 4096 and sheet.extra[:2] == b"\x01\x00"  # the ZIP64 record
     assert main(["verify", str(book)]) == 0
+
+
+# --- what the workbook shows: formats, the gradient check's colours, charts, headers, notes ----
+
+def parameter_cell(path, name):
+    """The openpyxl cell a defined name points at."""
+    sheet, address = defined_names(path)[name]
+    return openpyxl.load_workbook(path)[sheet][address]
+
+
+def rules(path):
+    """Column letter -> the conditional format rules over its cells, read by openpyxl, each with
+    the cells it covers and the differential style it applies."""
+    book = openpyxl.load_workbook(path)
+    found = {}
+    for formatting in book["Steps"].conditional_formatting:
+        for rule in formatting.rules:
+            style = rule.dxf or book._differential_styles[rule.dxfId]
+            for cells_range in formatting.sqref.ranges:
+                letter = re.match(r"[A-Z]+", cells_range.coord).group()
+                found.setdefault(letter, []).append((cells_range.coord, rule, style))
+    return found
+
+
+def fill(style):
+    return style.fill.bgColor.rgb[-6:].upper() if style.fill else None
+
+
+def test_small_numbers_switch_to_scientific_notation(kind_books):
+    import formulas  # an independent evaluator of the rules' formulas
+    for kind, path in kind_books.items():
+        spec, found = KINDS[kind], rules(path)
+        sheet = openpyxl.load_workbook(path)["Steps"]
+        for letter, name in machine_names(path).items():
+            if name in ("step", "sample") or name.startswith("reldiff_"):
+                continue
+            assert sheet[f"{letter}2"].number_format == "0.000000", (kind, name)
+            [(coord, rule, style)] = found[letter]
+            assert coord == f"{letter}2:{letter}{spec.steps + 1}" and rule.type == "expression"
+            assert style.numFmt.formatCode == "0.000E+00", (kind, name)
+            applies = formulas.Parser().ast("=" + rule.formula[0])[1].compile()
+            for value, small in ((0.0, False), (5e-4, True), (-5e-4, True), (2.5e-17, True),
+                                 (0.001, False), (-0.002, False), (0.768525, False)):
+                assert bool(applies(value)) == small, (kind, name, value)
+
+
+@pytest.mark.parametrize("kind", ["seed", "seed-video", "mazur", "xor-batch"])
+def test_the_gradient_check_is_red_past_its_threshold_cell_green_below(kind_books, kind):
+    path, spec = kind_books[kind], KINDS[kind]
+    threshold = parameter_cell(path, "gradient_check_threshold")
+    # a yellow parameter cell like the others, holding the default of 1e-4
+    assert threshold.value == 1e-4
+    assert threshold.fill.fgColor.rgb == parameter_cell(path, "learning_rate").fill.fgColor.rgb
+    found, cached = rules(path), cells(path)
+    colours = []
+    for letter, name in machine_names(path).items():
+        if not name.startswith("reldiff_"):
+            continue
+        compare = {"greaterThan": lambda a, b: a > b, "lessThanOrEqual": lambda a, b: a <= b}
+        by_fill = {fill(style): (rule.operator, rule.formula) for _, rule, style in found[letter]}
+        assert by_fill == {"FFC7CE": ("greaterThan", ["gradient_check_threshold"]),
+                           "C6EFCE": ("lessThanOrEqual", ["gradient_check_threshold"])}
+        for row in range(2, spec.steps + 2):
+            [shown] = [colour for colour, (operator, _) in by_fill.items()
+                       if compare[operator](cached[f"{letter}{row}"], threshold.value)]
+            colours.append(shown)
+    # seed-video's gradient leaves out dz/dw: it lights up on every row; right gradients do not
+    assert set(colours) == ({"FFC7CE"} if kind == "seed-video" else {"C6EFCE"})
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str  # in the legend
+    values: str  # the reference it plots
+    colour: str
+    dash: str | None
+
+
+def charts(path) -> list[tuple[str, list[Line]]]:
+    """Every chart's title and lines, in order, read from the package's chart XML."""
+    c, a = "{http://schemas.openxmlformats.org/drawingml/2006/chart}", \
+        "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+    found = []
+    with zipfile.ZipFile(path) as package:
+        parts = [n for n in package.namelist() if re.fullmatch(r"xl/charts/chart\d+\.xml", n)]
+        for part in sorted(parts, key=lambda n: int(re.search(r"\d+", n).group())):
+            root = ElementTree.fromstring(package.read(part))
+            title = "".join(t.text for t in root.find(f"{c}chart/{c}title").iter(f"{a}t"))
+            lines = []
+            for series in root.iter(f"{c}ser"):
+                line = series.find(f"{c}spPr/{a}ln")
+                dash = line.find(f"{a}prstDash")
+                lines.append(Line(series.find(f"{c}tx//{c}v").text,
+                                  series.find(f"{c}yVal//{c}f").text,
+                                  line.find(f"{a}solidFill/{a}srgbClr").get("val"),
+                                  None if dash is None else dash.get("val")))
+            found.append((title, lines))
+    return found
+
+
+def lab(colour):
+    """CIE L*a*b* (D65) of an sRGB colour "RRGGBB", for telling colours apart (CIE76 distance)."""
+    def linear(channel):
+        return ((channel + 0.055) / 1.055) ** 2.4 if channel > 0.04045 else channel / 12.92
+
+    r, g, b = (linear(int(colour[i:i + 2], 16) / 255) for i in (0, 2, 4))
+    x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+
+    def f(t):
+        return t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116
+
+    return 116 * f(y) - 16, 500 * (f(x) - f(y)), 200 * (f(y) - f(z))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_trained_parameter_is_on_a_chart_in_a_colour_of_its_own(kind_books, kind):
+    from test_networks import reference_names
+    path, spec = kind_books[kind], KINDS[kind]
+    letters = {name: letter for letter, name in machine_names(path).items()}
+    charted = []
+    for title, lines in charts(path):
+        cost, *parameters = lines
+        assert cost.values == f"Steps!${letters['C']}$2:${letters['C']}${spec.steps + 1}", title
+        charted += [line.values for line in parameters]
+        for one, other in itertools.combinations(lines, 2):
+            distance = math.dist(lab(one.colour), lab(other.colour))
+            assert distance > 20, f"{title}: {one.name} and {other.name} look alike"
+    assert sorted(charted) == sorted(f"Steps!${letters[name]}$2:${letters[name]}${spec.steps + 1}"
+                                     for name in reference_names(spec))
+
+
+MAZUR_BEFORE = {"w1": 0.15, "w2": 0.20, "w3": 0.25, "w4": 0.30,
+                "w5": 0.40, "w6": 0.45, "w7": 0.50, "w8": 0.55}  # his network, as he draws it
+MAZUR_BIASES = {"b1": 0.35, "b2": 0.60}
+
+
+def test_mazur_workbook_shows_mazurs_names_beside_ours(kind_books):
+    from test_networks import MAZUR_PUBLISHED_AFTER_ONE_STEP
+    path = kind_books["mazur"]
+    names, values = machine_names(path), cells(path)
+    letters = {name: letter for letter, name in names.items()}
+    headers = openpyxl.load_workbook(path)["Steps"][1]
+    legends = {}
+    for _, lines in charts(path):
+        for line in lines[1:]:
+            [mazur] = re.findall(r"\((w\d)\)$", line.name)
+            legends[mazur] = re.match(r"Steps!\$([A-Z]+)\$", line.values).group(1)
+    assert sorted(legends) == sorted(MAZUR_BEFORE)
+    for mazur, letter in legends.items():
+        # the line his name labels is his weight: his value before the first step, and after
+        assert values[f"{letter}2"] == MAZUR_BEFORE[mazur]
+        after = letters["new_" + names[letter]]
+        assert values[f"{after}2"] == pytest.approx(MAZUR_PUBLISHED_AFTER_ONE_STEP[mazur], abs=1e-8)
+        # and the notes of its columns' headers say so
+        for cell in headers:
+            if cell.value and names.get(cell.column_letter, "").endswith(names[letter]):
+                assert re.search(rf"\b{mazur}\b", cell.comment.text), cell.coordinate
+    # the parameter cells' labels, the fixed biases' too
+    sheet = parameter_cell(path, "learning_rate").parent
+    labelled = {}
+    for row in sheet.iter_rows(values_only=True):
+        texts = [v for v in row if isinstance(v, str)]
+        numbers = [v for v in row if isinstance(v, (int, float))]
+        for label in texts:
+            for mazur in re.findall(r"\((w\d|b\d)\b", label):
+                labelled.setdefault(mazur, set()).update(numbers)
+    assert labelled == {name: {value} for name, value in {**MAZUR_BEFORE, **MAZUR_BIASES}.items()}
+
+
+def test_only_a_2_2_2_network_gets_mazurs_names(kind_books):
+    for kind, path in kind_books.items():
+        lines = [line for _, chart_lines in charts(path) for line in chart_lines]
+        comments = [cell.comment for cell in openpyxl.load_workbook(path)["Steps"][1]
+                    if cell.comment]
+        shows = any(re.search(r"\(w\d\)", line.name) for line in lines) or bool(comments)
+        assert shows == (KINDS[kind].layers == [2, 2, 2]), kind
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_headers_fit_their_columns_and_break_outside_parentheses(kind_books, kind):
+    sheet = openpyxl.load_workbook(kind_books[kind])["Steps"]
+    lines = max(len(cell.value.split("\n")) for cell in sheet[1] if cell.value)
+    assert sheet.row_dimensions[1].height >= 14 * lines
+    for cell in sheet[1]:
+        if not cell.value:
+            continue
+        width = sheet.column_dimensions[cell.column_letter].width
+        for line in cell.value.split("\n"):
+            assert len(line) <= width, f"{cell.coordinate}: {line!r} in {width}"
+            depth = 0
+            for character in line:
+                depth += {"(": 1, ")": -1}.get(character, 0)
+                assert depth >= 0, f"{cell.coordinate}: {line!r} breaks inside parentheses"
+            assert depth == 0, f"{cell.coordinate}: {line!r} breaks inside parentheses"
+
+
+def test_notes_say_how_to_change_the_steps_and_what_red_means(kind_books):
+    for kind, path in kind_books.items():
+        notes = " ".join(v for v in cells(path, openpyxl.load_workbook(path).sheetnames[0]).values()
+                         if isinstance(v, str))
+        assert "backprop-xl regenerate BOOK.xlsx --steps N" in notes
+        assert "generate --steps" not in notes.replace("regenerate", "")
+        checks = KINDS[kind].checks_gradient
+        assert ("red above the threshold in the yellow cell gradient_check_threshold" in notes) \
+            == checks, kind
+
+
+def test_no_column_repeats_a_formula_on_100_rows(tmp_path):
+    """LibreOffice computes a run of 100 or more like formulas down a column in threads, which
+    breaks the row-to-row loop of the table (test_libreoffice.py): every column of the loop has
+    no such run. The gradient check's columns are outside the loop: no formula reads them."""
+    from openpyxl.formula.tokenizer import Tokenizer
+    from openpyxl.formula.translate import Translator
+    from openpyxl.utils.cell import coordinate_from_string
+    for kind in ("seed", "mazur", "stochastic-biases-tanh"):
+        path = tmp_path / f"{kind}.xlsx"
+        workbook.write(KINDS[kind].with_overrides(steps=300), path)
+        names = machine_names(path)
+        check = {letter for letter, name in names.items() if name.startswith(("fd_", "reldiff_"))}
+        by_column, read = {}, set()  # read: the columns the loop's formulas refer to
+        for address, formula in formula_cells(path).items():
+            letter, row = coordinate_from_string(address)
+            # as LibreOffice compares formulas: moved to one row, references relative to the cell
+            by_column.setdefault(letter, {})[row] = Translator(formula, address).translate_formula(
+                f"{letter}1000")
+            if letter not in check:
+                read |= {coordinate_from_string(token.value.replace("$", ""))[0]
+                         for token in Tokenizer(formula).items if token.subtype == "RANGE"
+                         and re.fullmatch(r"\$?[A-Z]+\$?\d+", token.value)}
+        assert read and not read & check
+        for letter, formulas in by_column.items():
+            column = [formulas[row] for row in sorted(formulas)]
+            longest = max(len(list(run)) for _, run in itertools.groupby(column))
+            assert longest < 100 or letter in check, (kind, names[letter], longest)
