@@ -14,9 +14,7 @@ from . import __version__, export
 from .errors import SpecError, UserError
 from .files import atomic_output, check_writable, write_text
 from .presets import PRESETS, preset
-from .spec import Spec
-
-SPEC_HELP = "SPEC is a preset name (see `backprop-xl presets`) or a spec .toml file."
+from .spec import GRADIENT_CHECK_LIMIT, Spec
 
 
 def load_spec(source: str) -> tuple[Spec, str]:
@@ -50,15 +48,40 @@ def overridden(spec: Spec, **overrides) -> Spec:
 
 
 spec_argument = click.argument("spec", default="seed", metavar="[SPEC]")
-steps_option = click.option("--steps", type=int, help="Number of training steps (rows).")
-rate_option = click.option("--learning-rate", type=float, help="Learning rate r.")
-force_option = click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
-check_option = click.option(
-    "--gradient-check/--no-gradient-check", default=None,
-    help="Finite-difference columns beside each gradient [default: on up to 20 parameters].")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# The options that override a run, each saying where the value comes from without it: `source`
+# is "the spec" (generate, spec, trace) or "the workbook" (regenerate).
+def steps_option(source: str):
+    return click.option("--steps", type=int,
+                        help=f"Training steps, one row each [default: as {source} says].")
+
+
+def rate_option(source: str):
+    return click.option("--learning-rate", type=float,
+                        help=f"Learning rate r [default: as {source} says].")
+
+
+def check_option(source: str):
+    return click.option(
+        "--gradient-check/--no-gradient-check", default=None,
+        help=f"Finite-difference columns beside each gradient [default: as {source} says, "
+             f"else on up to {GRADIENT_CHECK_LIMIT} parameters].")
+
+
+class Command(click.Command):
+    """A command that `backprop-xl --help` lists with the first sentence of its help whole
+    (click's own cuts it to fit the terminal, mid-sentence)."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return super().get_short_help_str(limit=1_000)  # longer than any first sentence
+
+
+class Group(click.Group):
+    command_class = Command
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="backprop-xl")
 def cli():
     """Watch gradient descent one step at a time, in formula-backed Excel workbooks.
@@ -70,11 +93,12 @@ def cli():
 @cli.command()
 @spec_argument
 @click.option("-o", "--output", type=click.Path(dir_okay=True, path_type=Path),
-              help="Workbook to write [default: SPEC's name + .xlsx, in this folder].")
-@steps_option
-@rate_option
-@check_option
-@force_option
+              metavar="OUT.xlsx",
+              help="The workbook to write [default: SPEC's name + .xlsx, in this folder].")
+@steps_option("the spec")
+@rate_option("the spec")
+@check_option("the spec")
+@click.option("--force", is_flag=True, help="Overwrite OUT.xlsx if it exists.")
 def generate(spec, output, steps, learning_rate, gradient_check, force):
     """Write the workbook of SPEC's run [default SPEC: seed].
 
@@ -94,12 +118,18 @@ def generate(spec, output, steps, learning_rate, gradient_check, force):
 
 @cli.command("spec")
 @spec_argument
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file, not stdout.")
-@steps_option
-@rate_option
-@force_option
+@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="OUT.toml",
+              help="Write the spec to OUT.toml, not stdout.")
+@steps_option("the spec")
+@rate_option("the spec")
+@click.option("--force", is_flag=True, help="Overwrite OUT.toml if it exists.")
 def spec_command(spec, output, steps, learning_rate, force):
-    """Print SPEC as TOML, with any overrides applied: a starting point for your own spec."""
+    """Print SPEC as TOML, with any overrides applied: a starting point for your own spec
+    [default SPEC: seed].
+
+    Each key is followed by a comment saying what it means; README.md's section "The spec" has
+    the whole table.
+    """
     run, _ = load_spec(spec)
     text = overridden(run, steps=steps, learning_rate=learning_rate).to_toml()
     if output is None:
@@ -112,10 +142,11 @@ def spec_command(spec, output, steps, learning_rate, force):
 @spec_argument
 @click.option("--format", "format_", type=click.Choice(export.FORMATS), default="csv",
               show_default=True, help="csv, or json for JSON Lines (one object per line).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file, not stdout.")
-@steps_option
-@rate_option
-@force_option
+@click.option("-o", "--output", type=click.Path(path_type=Path), metavar="FILE",
+              help="Write the trace to FILE, not stdout.")
+@steps_option("the spec")
+@rate_option("the spec")
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 def trace(spec, format_, output, steps, learning_rate, force):
     """Print the trace of SPEC's run, one record per step, without a workbook [default SPEC: seed].
 
@@ -160,7 +191,8 @@ def xlwings_setup_command(directory, force):
     conf, book = xlwings_setup.write(directory, force=force)
     click.echo(f"wrote {conf} and {book}", err=True)
     click.echo(f"next, in Excel on Windows: open {book.name}, enable macros, press Alt+F8 and run "
-               f"ImportPythonUDFs (needs Trust access to the VBA project object model)", err=True)
+               f"ImportPythonUDFs (needs Trust access to the VBA project object model; "
+               f"docs/excel.md says what to do where it is locked)", err=True)
 
 
 @cli.command("libreoffice-setup")
@@ -247,14 +279,17 @@ def convert_functions_command(book, to, output, force):
 
 @cli.command("regenerate")
 @click.argument("target", metavar="BOOK.xlsx|FOLDER", type=click.Path(path_type=Path))
-@steps_option
-@rate_option
-@check_option
+@steps_option("the workbook")
+@rate_option("the workbook")
+@check_option("the workbook")
 @click.option("--check", "check_only", is_flag=True,
-              help="Change nothing; exit 1 if any workbook differs from what would be written.")
+              help="Change nothing, whatever the other options say; exit 1 if any workbook "
+                   "differs from what the current backprop_xl writes for its spec.")
 @click.option("--backup/--no-backup", default=True, show_default=True,
               help="Keep the old file as NAME.backup.xlsx.")
-@force_option
+@click.option("--force", is_flag=True,
+              help="Regenerate even if content you added would be lost (the backup keeps it, "
+                   "unless --no-backup).")
 def regenerate_command(target, steps, learning_rate, gradient_check, check_only, backup, force):
     """Rebuild a workbook from the spec it carries, with its parameter cells as you left them.
 
@@ -289,7 +324,8 @@ def regenerate_command(target, steps, learning_rate, gradient_check, check_only,
 
 @cli.command("verify")
 @click.argument("book", metavar="BOOK.xlsx", type=click.Path(path_type=Path))
-@click.option("--libreoffice", is_flag=True, help="Also recalculate it in LibreOffice Calc.")
+@click.option("--libreoffice", is_flag=True,
+              help="Also recompute the sampled rows in LibreOffice Calc.")
 def verify_command(book, libreoffice):
     """Recompute a workbook independently and list every cell that disagrees.
 
@@ -297,17 +333,19 @@ def verify_command(book, libreoffice):
     the engine rerun from the parameter cells as they stand now, row by row; 200 sampled rows are
     recomputed from the row before them by the `formulas` evaluator (and LibreOffice with
     --libreoffice). The first 100 disagreements of each kind are listed, all are counted. A
-    workbook edited and recalculated in Excel verifies; a tampered value or formula does not.
-    Exit status 0 when all agree, 1 otherwise.
+    workbook edited and recalculated in Excel verifies; a tampered value or formula does not; one
+    saved by a program that does not calculate (no formula holds a value) is said to be so, in
+    one line. Exit status 0 when all agree, 1 otherwise.
     """
     from . import verify
     report = verify.verify(book, libreoffice=libreoffice)
-    for disagreement in report.shown:
-        click.echo(str(disagreement))
-    if report.unshown:
-        click.echo(f"... and {report.unshown:,} more disagreement(s)")
+    if report.computed:  # else every formula cell disagrees: the summary says why, in one line
+        for disagreement in report.shown:
+            click.echo(str(disagreement))
+        if report.unshown:
+            click.echo(f"... and {report.unshown:,} more disagreement(s)")
     click.echo(f"{book}: {report.summary()}", err=True)
-    return 1 if report.count else 0
+    return 0 if report.agrees else 1
 
 
 @cli.command()

@@ -1,7 +1,8 @@
 """The demo sheet "BP functions": every BP_ function called on the seed lesson's numbers and on
 Mazur's network, beside yellow input cells, each formula stored with the value the function returns
-when called here, in Python, so the sheet shows the engine's numbers in any viewer until the
-application recomputes them.
+when called here, in Python, so the sheet shows the engine's numbers in a program that does not
+recompute them. Excel recomputes every formula on opening, LibreOffice 7.4 every array formula:
+without the functions those show #NAME?, and the notes on top of the sheet say so.
 
 One writer for both applications, which differ in two ways: how a formula spells the call
 (spelling.py), and how a result of more than one cell is stored: Excel spills it from one formula
@@ -33,13 +34,20 @@ CREATED = datetime.datetime(2026, 1, 1)  # a fixed date: the same versions give 
 SEED_STEPS = 5  # BP_TRAIN rows on the sheet: enough to see w fall, small enough to read
 MAZUR_STEPS = 3
 LIBREOFFICE_TITLE = "backprop_xl in LibreOffice Calc: the engine as functions (an add-in)"
+STORED_VALUES = ("The values stored here were computed by backprop_xl when it wrote the file: "
+                 "programs that show it without recalculating show them.")  # a line of both intros
 LIBREOFFICE_INTRO = (  # as many lines as Excel's: the two sheets have the same cells
-    "Every green cell holds a BP_ formula. They need backprop_xl's add-in: run "
-    "`backprop-xl libreoffice-setup` and restart LibreOffice; without it they show #NAME?.",
-    "The values stored in this file were computed by backprop_xl when it was written; with the "
-    "add-in, Calc recomputes them live: change a yellow cell and watch. A result of more than "
-    "one cell is an array formula: to enter one, select its whole result range, type the "
-    "formula and press Ctrl+Shift+Enter.",
+    "Every green cell calls a BP_ function: backprop_xl's engine, which runs in LibreOffice Calc "
+    "through backprop_xl's add-in.",
+    "Install the add-in: run `backprop-xl libreoffice-setup` and restart LibreOffice "
+    "(docs/libreoffice.md in backprop_xl has the steps).",
+    STORED_VALUES,
+    "With the add-in, Calc recomputes them live: change a yellow cell and watch. In Excel these "
+    "cells show #NAME? (docs/excel.md says what to do).",
+    "Without the add-in, every result of more than one cell shows #NAME?, and the others do once "
+    "Calc recalculates.",
+    "A result of more than one cell is an array formula: to enter one, select its whole result "
+    "range, type the formula and press Ctrl+Shift+Enter.",
     'A bad argument shows "#backprop_xl: ..." saying what is wrong; try '
     '=BP_ACTIVATE(1; "sigmod") in an empty cell.')
 

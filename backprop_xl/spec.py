@@ -27,15 +27,40 @@ MODES = ("batch", "stochastic")
 # "without_dz_dw" reproduces the lesson as shown on screen: dC/dw = dC/da·da/dz, no factor dz/dw.
 GRADIENTS = ("chain_rule", "without_dz_dw")
 GRADIENT_CHECK_LIMIT = 20  # parameters: up to this many, the gradient check is on by default
+# A relative difference of the gradient check above this shows red: a right gradient's is about
+# 1e-8 or less, the seed-video's wrong one's 1/3.
+GRADIENT_CHECK_THRESHOLD = 1e-4
 
 TITLE_LIMIT = 255  # what Excel allows a document title, which the title also becomes
 TOP_KEYS = {"title", "steps", "learning_rate", "loss", "mode", "gradient", "gradient_check",
-            "fd_step", "network", "data"}
+            "fd_step", "gradient_check_threshold", "network", "data"}
 NETWORK_KEYS = {"layers", "activation", "activations", "leaky_slope", "weights", "init", "biases",
                 "update_biases"}
 INIT_KEYS = {"seed", "biases"}
 DATA_KEYS = {"inputs", "targets"}
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+TOML_HEADER = "# a backprop_xl spec: README.md, 'The spec', says what each key means\n"
+# The comment to_toml writes after a key whose value does not say what it means (the loss's is its
+# words in functions.py); README.md's table of keys says more. ASCII, as the loss's words are: a
+# Windows console's code page may have no other characters for `backprop-xl spec > mine.toml`.
+KEY_COMMENTS = {
+    "steps": f"training steps, one row each: 1 to {MAX_STEPS:,} (Excel's rows less the header)",
+    "learning_rate": "r, greater than 0",
+    "gradient": "dC/dw without the factor dz/dw, as the lesson on screen",
+    "gradient_check": "finite-difference columns beside each gradient",
+    "fd_step": "h of the gradient check's central differences",
+    "gradient_check_threshold": "relative differences above it show red",
+    "network.layers": "widths: inputs, then each layer",
+    "network.activations": "one per layer",
+    "network.leaky_slope": "leaky ReLU's slope for z < 0",
+    "network.weights": "per layer: one row per neuron, one entry per input",
+    "network.init": "Glorot uniform weights from numpy's default_rng(seed)",
+    "network.biases": "per layer: one per neuron",
+    "network.update_biases": "false keeps the biases fixed",
+    "data.inputs": "one row per sample",
+}
+COMMENT_COLUMN = 28  # where the comments start, lined up while the values are short
 
 Matrix = list[list[float]]
 
@@ -63,6 +88,7 @@ class Spec:
     gradient: str = "chain_rule"
     gradient_check: bool | None = None  # None: on for networks of up to GRADIENT_CHECK_LIMIT
     fd_step: float = FD_STEP  # h of the gradient check's central differences
+    gradient_check_threshold: float = GRADIENT_CHECK_THRESHOLD
 
     def __post_init__(self):
         if not self.activations and isinstance(self.layers, list):
@@ -89,6 +115,10 @@ class Spec:
         _check_number(self.fd_step, "fd_step")
         if self.fd_step <= 0:
             raise SpecError("fd_step", f"must be greater than 0, got {self.fd_step!r}")
+        _check_number(self.gradient_check_threshold, "gradient_check_threshold")
+        if self.gradient_check_threshold <= 0:
+            raise SpecError("gradient_check_threshold", f"must be greater than 0, got "
+                            f"{self.gradient_check_threshold!r}")
         self._check_network()
         self._check_data()
 
@@ -206,6 +236,8 @@ class Spec:
             values["gradient_check"] = self.gradient_check
         if self.fd_step != FD_STEP:
             values["fd_step"] = self.fd_step
+        if self.gradient_check_threshold != GRADIENT_CHECK_THRESHOLD:
+            values["gradient_check_threshold"] = self.gradient_check_threshold
         network: dict = {"layers": self.layers}
         if len(set(self.activations)) == 1:
             network["activation"] = self.activations[0]
@@ -224,8 +256,18 @@ class Spec:
         return {**values, "network": network, "data": {"inputs": self.inputs, "targets": self.targets}}
 
     def to_toml(self) -> str:
-        return "# a backprop_xl spec: README.md, 'The spec', says what each key means\n" + \
-            tomlkit.dumps(self.to_dict())
+        """The spec as TOML, commented: what `backprop-xl spec` prints and a workbook embeds."""
+        comments = {**KEY_COMMENTS, "loss": LOSSES[self.loss].words}
+        document = tomlkit.document()
+        for key, value in self.to_dict().items():
+            if isinstance(value, dict):  # [network] and [data]
+                table = tomlkit.table()
+                for inner, item in value.items():
+                    table.add(inner, _commented(inner, item, comments.get(f"{key}.{inner}")))
+                document.add(key, table)
+            else:
+                document.add(key, _commented(key, value, comments.get(key)))
+        return TOML_HEADER + tomlkit.dumps(document)
 
     @classmethod
     def from_dict(cls, values: dict) -> "Spec":
@@ -276,6 +318,19 @@ class Spec:
             return cls.from_dict(values)
         except SpecError as error:
             raise error.located(source) if source else error from None
+
+
+def _commented(key: str, value, comment: str | None):
+    """A TOML item for `key = value`, followed by `comment` if there is one."""
+    if isinstance(value, dict):  # network.init: on the key's line, as README writes it
+        item = tomlkit.inline_table()
+        item.update(value)
+    else:
+        item = tomlkit.item(value)
+    if comment:
+        item.comment(comment)
+        item.trivia.comment_ws = " " * max(COMMENT_COLUMN - len(f"{key} = {item.as_string()}"), 2)
+    return item
 
 
 def _table(values: dict, key: str, known: set[str]) -> dict:

@@ -26,6 +26,12 @@ sample are compared with row r's cached values and reported at the user's addres
 
 Disagreements are kept up to SHOWN of each kind (layout, engine, formulas, libreoffice) and all
 are counted: a stale workbook of a million rows may disagree everywhere.
+
+A workbook saved by a program that writes formulas without calculating them (openpyxl, some
+converters) holds no computed values: not one formula cell of the steps table has a cached value.
+That is reported as such (Report.computed), not as every formula cell disagreeing, and the
+evaluators do not run, as each sampled row would start from the previous row's missing values.
+A workbook where only some formula cells lack their values disagrees in those cells.
 """
 
 from __future__ import annotations
@@ -82,6 +88,8 @@ class Report:
     shown: list[Disagreement] = field(default_factory=list)
     count: int = 0
     kinds: Counter = field(default_factory=Counter)
+    formulas: int = 0  # formula cells of the steps table
+    cached: int = 0  # of them, those holding a computed (cached) value
 
     def add(self, disagreement: Disagreement) -> None:
         self.count += 1
@@ -93,7 +101,21 @@ class Report:
     def unshown(self) -> int:
         return self.count - len(self.shown)
 
+    @property
+    def computed(self) -> bool:
+        """False when the table has formulas but not one computed value: nothing to verify yet."""
+        return self.cached > 0 or not self.formulas
+
+    @property
+    def agrees(self) -> bool:
+        return self.computed and not self.count
+
     def summary(self) -> str:
+        if not self.computed:
+            return (f"holds no computed values: none of its {self.formulas:,} formulas has one (a "
+                    f"program saved it without calculating); open and save it in Excel or "
+                    f"LibreOffice Calc (or: soffice --headless --convert-to xlsx --outdir OUT "
+                    f"BOOK.xlsx), then verify what they save")
         checked = (f"{self.steps:,} rows against the layout and the engine, {self.sampled:,} "
                    f"recomputed")
         if not self.count:
@@ -153,7 +175,8 @@ def sampled_steps(steps: int) -> list[int]:
 
 
 def verify(path: Path, libreoffice: bool = False) -> Report:
-    """Every disagreeing cell of the workbook at `path` (none: it verifies)."""
+    """Every disagreeing cell of the workbook at `path`, or that it has no computed values to
+    check; `agrees` on the report when it verifies."""
     path = Path(path)
     source = str(path)
     if libreoffice and not recalc.soffice():
@@ -163,6 +186,8 @@ def verify(path: Path, libreoffice: bool = False) -> Report:
         layout = Layout(spec)
         report = Report(steps=spec.steps)
         samples = _check_rows(book, layout, source, report)
+        if not report.computed:  # each sampled row would start from the row before's nothing
+            return report
         report.sampled = len(samples)
         with tempfile.TemporaryDirectory(prefix="backprop_xl-verify-") as scratch:
             books = _sample_books(Path(scratch), book, layout, samples)
@@ -188,12 +213,16 @@ def _check_rows(book, layout: Layout, source: str, report: Report) -> dict[int, 
     steps = engine.rows(spec, [column.key for column in columns], layout.gradient_check)
     rows = _table_rows(reader.sheet_rows(book, SHEET, source), spec.steps)
     previous: dict = {}
+    formulas = cached = 0  # counted here, not on the report: this loop runs for every cell
     for number, (values, cells) in enumerate(
             progress.watched(zip(steps, rows), spec.steps, "verifying"), start=1):
         row = HEADER_ROW + number
         numbers = {"r": row + 1, "p": row}
         for index, (column, engine_value) in enumerate(zip(columns, values)):
             text, value = cells.get(index, EMPTY)
+            if text is not None:
+                formulas += 1
+                cached += value is not None
             template = templates[index]
             if template:
                 wanted = template[number > 1].format_map(numbers)
@@ -206,6 +235,7 @@ def _check_rows(book, layout: Layout, source: str, report: Report) -> dict[int, 
         if number in sampled:
             samples[number] = (previous, cells)
         previous = cells
+    report.formulas, report.cached = formulas, cached
     return samples
 
 

@@ -13,8 +13,9 @@ that will serve the functions; backprop_xl ships no copy of it. xlwings is BSD 3
 Copyright (C) 2014 - present, Zoomer Analytics GmbH; the workbook says so too.
 
 The sheet is demo.py's, in Excel's spelling, with dynamic arrays: every formula is stored with the
-value the function returns when called here, in Python, so the sheet shows the engine's numbers in
-any viewer; Excel recomputes them once the functions are imported.
+value the function returns when called here, in Python, for programs that show a file without
+recalculating it; Excel recomputes them once the functions are imported. Its notes say what Excel
+for Windows, Excel for Mac and LibreOffice Calc show, and how each gets the functions.
 """
 
 from __future__ import annotations
@@ -111,11 +112,20 @@ def xlwings_vba_project() -> bytes:
 # --- the workbook --------------------------------------------------------------------------------
 
 EXCEL_TITLE = "backprop_xl in Excel: the engine as functions (xlwings UDFs)"
+# The notes on top of the sheet, a short line a row (a long one runs off the screen), true in
+# every program that opens the file (see demo.py; LibreOffice 7.4's view was looked at).
 EXCEL_INTRO = (
-    "Every green cell holds a BP_ formula. Until the functions are imported they show #NAME?: on "
-    "Windows press Alt+F8 and run ImportPythonUDFs (docs/excel.md in backprop_xl has the steps).",
-    "The values stored in this file were computed by backprop_xl when it was written; once the "
-    "functions are imported, Excel recomputes them live: change a yellow cell and watch.",
+    "Every green cell calls a BP_ function: backprop_xl's engine, which runs in Excel for Windows "
+    "through xlwings.",
+    "Until the functions are imported, the cells show #NAME?: press Alt+F8 and run "
+    "ImportPythonUDFs (docs/excel.md in backprop_xl has the steps).",
+    demo.STORED_VALUES,
+    "Once the functions are imported, Excel recomputes them live: change a yellow cell and watch. "
+    "Excel for Mac cannot run them (#NAME?).",
+    "LibreOffice Calc runs them with backprop_xl's add-in (docs/libreoffice.md); without it, "
+    "every result of more than one cell shows #NAME?.",
+    "LibreOffice before version 25.2 runs them only in a copy with its own names for them: "
+    f"backprop-xl convert-functions {WORKBOOK_NAME} --to libreoffice",
     'A bad argument shows "#backprop_xl: ..." saying what is wrong; try '
     '=BP_ACTIVATE(1, "sigmod") in an empty cell.')
 

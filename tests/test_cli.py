@@ -3,15 +3,17 @@ ends in one clear line and exit status 2 with no file created or changed."""
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import openpyxl
 import pytest
 
 from backprop_xl import engine
-from backprop_xl.cli import main
+from backprop_xl.cli import cli, main
 from backprop_xl.presets import preset
 from backprop_xl.regenerate import same_package
 
@@ -107,6 +109,56 @@ def test_every_command_explains_itself(capsys, command):
     status, out, _ = run(capsys, *command, "--help")
     assert status == 0
     assert "Usage: backprop-xl" in out and len(out.splitlines()) > 3
+
+
+def listed_commands(out: str) -> dict[str, str]:
+    """The commands `backprop-xl --help` lists, each with its summary, lines joined."""
+    listed, name = {}, None
+    for line in out.split("Commands:\n", 1)[1].splitlines():
+        first, _, rest = line.strip().partition(" ")
+        if line.startswith("  ") and not line.startswith("   "):  # a new command's line
+            name, listed[first] = first, rest.strip()
+        elif name:
+            listed[name] += " " + line.strip()
+    return listed
+
+
+@pytest.mark.parametrize("columns", ["50", "200"])
+def test_the_command_list_shows_each_summary_whole(capsys, monkeypatch, columns):
+    """However narrow the terminal, each command's summary is its own help's first sentence,
+    whole, never cut off with "..."."""
+    monkeypatch.setenv("COLUMNS", columns)
+    status, out, _ = run(capsys, "--help")
+    assert status == 0
+    listed = listed_commands(out)
+    assert sorted(listed) == sorted(cli.commands)
+    for name, summary in listed.items():
+        own = " ".join(run(capsys, name, "--help")[1].split())
+        assert not summary.endswith("...") and summary.endswith(".") and summary in own, (
+            name, summary)
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_what_an_option_overwrites_is_the_commands_own(name):
+    """An option saying it overwrites OUT (or FILE, ...) belongs to a command that has one."""
+    command = cli.commands[name]
+    context = click.Context(command)
+    options = [param.get_help_record(context) for param in command.params
+               if isinstance(param, click.Option)]
+    shown = " ".join(declared for declared, _ in options).split() + [
+        param.metavar or param.name.upper() for param in command.params
+        if isinstance(param, click.Argument)]
+    for _, help_text in options:
+        for target in re.findall(r"[Oo]verwrite ([A-Z][\w.]*)", help_text):
+            assert target in shown, (name, help_text)
+
+
+def test_the_readme_spec_example_is_what_spec_seed_prints(capsys):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The spec", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    status, out, _ = run(capsys, "spec", "seed")
+    assert status == 0 and out == example
 
 
 def write(folder, name, content):

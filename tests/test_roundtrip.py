@@ -2,6 +2,7 @@
 a backup and never silently loses what the user added; --check catches stale examples; verify
 catches tampered values and formulas; a write killed half-way leaves the old file as it was."""
 
+import os
 import re
 import shutil
 import signal
@@ -56,6 +57,18 @@ def test_edit_then_regenerate_with_more_steps(tmp_path, capsys):
     # the new workbook remembers the edited run
     status, out, _ = run(capsys, "regenerate", str(book), "--check")
     assert status == 0
+
+
+def test_regenerate_keeps_an_edited_gradient_check_threshold(tmp_path, capsys):
+    from backprop_xl.regenerate import current_spec
+    book = tmp_path / "seed-video.xlsx"
+    assert run(capsys, "generate", "seed-video", "-o", str(book), "--steps", "20")[0] == 0
+    set_named(book, gradient_check_threshold=0.5)  # above seed-video's 1/3: no longer red
+    assert run(capsys, "regenerate", str(book), "--steps", "30")[0] == 0
+    sheet, address = defined_names(book)["gradient_check_threshold"]
+    assert openpyxl.load_workbook(book)[sheet][address].value == 0.5
+    assert current_spec(book).gradient_check_threshold == 0.5
+    assert run(capsys, "regenerate", str(book), "--check")[0] == 0
 
 
 def test_an_untouched_workbook_regenerates_to_the_same_bytes(tmp_path, capsys):
@@ -193,14 +206,59 @@ def test_verify_lists_the_first_disagreements_of_each_kind_and_counts_all(tmp_pa
     book = tmp_path / "seed.xlsx"
     assert run(capsys, "generate", "-o", str(book), "--steps", "300")[0] == 0
     set_named(book, learning_rate=0.3)  # saved by openpyxl: no formula keeps its cached value
+    tamper(book, "B2", rb"<v\s*/>", b"<v>0.8</v>")  # but the first w, which is right
     status, out, err = run(capsys, "verify", str(book))
     assert status == 1
     lines = out.splitlines()
-    # 11 formula columns: every cell by the engine, every cell of the 200 sampled rows by formulas
+    # 11 formula columns: every other cell by the engine, every other cell of the 200 sampled rows
+    # by formulas
+    by_engine, by_formulas = 300 * 11 - 1, 200 * 11 - 1
     assert sum(", engine " in line for line in lines) == verify.SHOWN == 100
     assert sum(", formulas " in line for line in lines) == 100
-    assert lines[-1] == f"... and {300 * 11 + 200 * 11 - 200:,} more disagreement(s)"
-    assert "5,500 disagreement(s): 3,300 by engine, 2,200 by formulas" in err
+    assert lines[-1] == f"... and {by_engine + by_formulas - 200:,} more disagreement(s)"
+    assert (f"{by_engine + by_formulas:,} disagreement(s): {by_engine:,} by engine, "
+            f"{by_formulas:,} by formulas") in err
+
+
+def test_verify_says_in_one_line_that_a_workbook_has_no_computed_values(tmp_path, capsys):
+    """Saved by a program that does not calculate (openpyxl here), no formula holds a value:
+    one line says so and how to get them, not a disagreement for every formula cell."""
+    book = tmp_path / "seed.xlsx"
+    assert run(capsys, "generate", "-o", str(book), "--steps", "300")[0] == 0
+    openpyxl.load_workbook(book).save(book)
+    status, out, err = run(capsys, "verify", str(book))
+    assert (status, out) == (1, "")
+    assert len(err.splitlines()) == 1 and err.startswith(f"{book}: holds no computed values")
+    assert f"none of its {300 * 11:,} formulas" in err and "LibreOffice" in err
+
+
+def test_verify_lists_the_formula_cells_that_lack_a_value(tmp_path, capsys):
+    """A few formulas without a value, the rest computed: those cells disagree."""
+    book = tmp_path / "seed.xlsx"
+    assert run(capsys, "generate", "-o", str(book), "--steps", "20")[0] == 0
+    for address in ("E5", "I7"):
+        tamper(book, address, rb"<v>[^<]*</v>", b"")
+    status, out, err = run(capsys, "verify", str(book))
+    assert status == 1 and "no computed values" not in err
+    assert disagrees(out, "E5", "engine") and disagrees(out, "I7", "engine")
+    assert "cached None" in out
+
+
+@pytest.mark.libreoffice
+def test_a_workbook_without_values_verifies_once_libreoffice_has_saved_it(tmp_path, capsys):
+    """The way out that verify names: LibreOffice computes the values as it saves a copy."""
+    book, saved = tmp_path / "seed.xlsx", tmp_path / "out" / "seed.xlsx"
+    assert run(capsys, "generate", "-o", str(book), "--steps", "50")[0] == 0
+    openpyxl.load_workbook(book).save(book)
+    assert run(capsys, "verify", str(book))[0] == 1
+    from backprop_xl.recalc import soffice
+    subprocess.run([soffice(), f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+                    "--headless", "--convert-to", "xlsx", "--outdir", str(saved.parent),
+                    str(book)], check=True, capture_output=True, timeout=300,
+                   # README.md: LibreOffice 7.4's threaded calculation can break long chains
+                   env={**os.environ, "SC_NO_THREADED_CALCULATION": "1"})
+    status, out, err = run(capsys, "verify", str(saved))
+    assert status == 0, out + err
 
 
 def test_verifying_a_long_workbook_needs_no_more_memory_than_a_short_one(tmp_path):
@@ -245,7 +303,7 @@ def test_a_workbook_edited_and_recalculated_verifies(tmp_path, capsys):
     subprocess.run([soffice(), f"-env:UserInstallation=file://{profile}", "--headless",
                     "--convert-to", "xlsx", "--outdir", str(edited.parent), str(book)],
                    check=True, capture_output=True, timeout=300,
-                   env={**__import__("os").environ, "SC_NO_THREADED_CALCULATION": "1"})
+                   env={**os.environ, "SC_NO_THREADED_CALCULATION": "1"})
     status, out, err = run(capsys, "verify", str(edited))
     assert status == 0, out
 

@@ -93,3 +93,23 @@ def test_overrides_are_validated(seed):
     assert seed.with_overrides(steps=7, learning_rate=None).steps == 7
     with pytest.raises(SpecError, match="learning_rate"):
         seed.with_overrides(learning_rate=0)
+
+
+EVERY_KEY = [  # between them, every key a spec can hold, each away from its default
+    Spec(title="every key, weights", steps=7, learning_rate=0.3, loss="half_squared_error",
+         mode="stochastic", gradient="without_dz_dw", gradient_check=True, fd_step=1e-4,
+         layers=[2, 2, 1], activations=["leaky_relu", "tanh"], leaky_slope=0.05,
+         weights=[[[0.1, -0.2], [0.3, 0.4]], [[0.5, -0.6]]], biases=[[0.1, 0.2], [0.3]],
+         update_biases=False, inputs=[[1, 2], [3, 4]], targets=[[0.5], [0.25]]),
+    Spec(title="every key, drawn", loss="binary_cross_entropy", gradient_check=False,
+         layers=[2, 3, 1], activations=["relu", "sigmoid"], init_seed=5, init_biases=True,
+         inputs=[[1, 0]], targets=[[1]]),
+]
+
+
+@pytest.mark.parametrize("spec", EVERY_KEY, ids=["weights", "drawn"])
+def test_the_commented_toml_of_every_key_loads_back(spec):
+    text = spec.to_toml()
+    assert Spec.from_toml(text) == spec
+    # ASCII, so that `backprop-xl spec > mine.toml` works in a console of any code page
+    assert text.isascii()

@@ -280,10 +280,9 @@ def test_the_libreoffice_demo_is_the_excel_sheet_in_libreoffices_spelling(tmp_pa
     assert "xl/vbaProject.bin" not in names and "xl/metadata.xml" not in names
     assert b' cm="1"' not in sheet_xml  # no dynamic arrays: LibreOffice 7.4 has none
     assert openpyxl.load_workbook(book).sheetnames == [demo.SHEET]
-    notes = " ".join(cell.value for cell in openpyxl.load_workbook(book)[demo.SHEET]["A"]
-                     if isinstance(cell.value, str))
-    assert "backprop-xl libreoffice-setup" in notes and "Ctrl+Shift+Enter" in notes
-    assert "macro" not in notes.lower() and "xlwings" not in notes.lower()
+    words = notes(book)
+    assert "backprop-xl libreoffice-setup" in words and "Ctrl+Shift+Enter" in words
+    assert "macro" not in words.lower() and "xlwings" not in words.lower()
 
     # The same cells as Excel's demo: its formulas in LibreOffice's spelling, every result an array
     # formula over the range Excel spills it to, every cached value; only the notes differ.
@@ -351,16 +350,13 @@ def recalculated(calc, path: Path) -> tuple[dict, dict]:
 
 def assert_recomputed_as_stored(calc, path: Path) -> None:
     """LibreOffice shows no error on the demo sheet of `path`, and in every cell a BP_ formula
-    fills the value stored there, exactly as the file can hold it: a formula's own value with
-    every digit, a plain number cell (the rest of an array) with 16 significant digits, as
-    XlsxWriter writes it."""
+    fills the value stored there (shows_stored)."""
     shown, stored = recalculated(calc, path)
     assert not [cell for cell, value in shown.items() if isinstance(value, dict)]
     cells = bp_cells(path)
     assert len(cells) > len(udfs.FUNCTIONS)  # results of many cells among them
     for cell in cells:
-        assert shown[cell] == stored[cell] or (isinstance(shown[cell], float) and float(
-            f"{shown[cell]:.16G}") == stored[cell]), (cell, shown[cell], stored[cell])
+        assert shows_stored(shown[cell], stored[cell]), (cell, shown[cell], stored[cell])
 
 
 @pytest.mark.libreoffice
@@ -371,6 +367,45 @@ def test_libreoffice_recomputes_the_converted_excel_demo_to_its_stored_values(tm
     assert all(shown[cell] == {"error": NAME} for cell in bp_cells(book))  # Excel's spelling
     assert run(capsys, "convert-functions", str(book), "--to", "libreoffice")[0] == 0
     assert_recomputed_as_stored(calc, book.with_name("backprop_xl-libreoffice.xlsm"))
+
+
+def notes(path: Path) -> str:
+    """The text of column A of the demo sheet: its notes and labels."""
+    return " ".join(cell.value for cell in openpyxl.load_workbook(path)[demo.SHEET]["A"]
+                    if isinstance(cell.value, str))
+
+
+def shows_stored(shown, stored) -> bool:
+    """Whether LibreOffice shows a cell's stored value: a formula's own with every digit, a plain
+    number cell (the rest of an array) with the 16 significant digits XlsxWriter writes."""
+    return shown == stored or (isinstance(shown, float) and float(f"{shown:.16G}") == stored)
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_opens_the_excel_demo_as_its_notes_say(tmp_path, capsys, calc):
+    """LibreOffice 7.4 opening xlwings-setup's workbook, recalculating nothing by hand: every
+    result of more than one cell shows #NAME?, as the notes say (it recalculates arrays on
+    opening, and knows no function by Excel's name), every other one its stored value. The notes
+    give the command that writes the copy LibreOffice computes (see the test above)."""
+    book = excel_demo(tmp_path)
+    stored = openpyxl.load_workbook(book, data_only=True)[demo.SHEET]
+    calc("load", path=str(book))
+    shown = calc("read", range=f"A1:{get_column_letter(stored.max_column)}{stored.max_row}")
+    calc("close")
+    results = [CellRange(getattr(cell.value, "ref", cell.coordinate))
+               for sheet, cell, text in formula_cells(book) if "BP_" in text]
+    assert {len(list(result.cells)) > 1 for result in results} == {True, False}
+    for result in results:
+        for row, column in result.cells:
+            value = shown[row - 1][column - 1]
+            if len(list(result.cells)) > 1:
+                assert value == {"error": NAME}, result
+            else:
+                assert shows_stored(value, stored.cell(row, column).value), result
+    words = notes(book)
+    assert "every result of more than one cell shows #NAME?" in words
+    assert (f"backprop-xl convert-functions {xlwings_setup.WORKBOOK_NAME} --to libreoffice"
+            in words)
 
 
 @pytest.mark.libreoffice
