@@ -35,7 +35,7 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from . import __version__, udfs
+from . import __version__, recalc, udfs
 from .errors import UserError
 from .files import atomic_output, check_writable
 
@@ -169,7 +169,8 @@ def write(path: Path, force: bool = False) -> None:
 
 
 def soffice() -> str:
-    found = shutil.which("soffice") or shutil.which("libreoffice")
+    """recalc.soffice(), or the one line saying LibreOffice is missing."""
+    found = recalc.soffice()
     if not found:
         raise UserError("LibreOffice is not installed (no soffice on the PATH); install it "
                         "(Debian, Ubuntu: apt-get install libreoffice-calc python3-uno)")

@@ -58,6 +58,17 @@ def formulas_recalc(path: Path, inputs: dict[str, float] | None = None,
     return values
 
 
+def calculation_environment(threaded: bool) -> dict[str, str]:
+    """This process's environment for starting LibreOffice with its default multi-threaded
+    calculation (`threaded`) or single-threaded (SC_NO_THREADED_CALCULATION=1)."""
+    environment = dict(os.environ)
+    if threaded:
+        environment.pop("SC_NO_THREADED_CALCULATION", None)
+    else:
+        environment["SC_NO_THREADED_CALCULATION"] = "1"
+    return environment
+
+
 def libreoffice_recalc(path: Path, sheet: str = "Steps", threaded: bool = True
                        ) -> dict[str, object]:
     """Open `path` in LibreOffice Calc headless, recalculate everything, and read the results."""
@@ -86,11 +97,7 @@ def libreoffice_convert(paths: list[Path], folder: Path, to: str, threaded: bool
         profile = Path(scratch) / "profile"
         (profile / "user").mkdir(parents=True)
         (profile / "user" / "registrymodifications.xcu").write_text(RECALC_PROFILE)
-        env = dict(os.environ)
-        if threaded:
-            env.pop("SC_NO_THREADED_CALCULATION", None)
-        else:
-            env["SC_NO_THREADED_CALCULATION"] = "1"
+        env = calculation_environment(threaded)
         subprocess.run(
             [soffice(), f"-env:UserInstallation=file://{profile}", "--headless",
              "--convert-to", to, "--outdir", str(folder), *map(str, paths)],

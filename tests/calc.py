@@ -5,12 +5,12 @@ LibreOffice's Python) typing formulas into cells and reading back what Calc comp
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from backprop_xl import libreoffice_setup
+from backprop_xl.recalc import calculation_environment
 
 DRIVER = Path(__file__).resolve().parent / "calc_driver.py"
 
@@ -20,11 +20,7 @@ class Calc:
 
     def __init__(self, profile: Path, threaded: bool = False):
         soffice = libreoffice_setup.soffice()
-        environment = dict(os.environ)
-        if threaded:  # LibreOffice's default: multi-threaded formula groups
-            environment.pop("SC_NO_THREADED_CALCULATION", None)
-        else:
-            environment["SC_NO_THREADED_CALCULATION"] = "1"
+        environment = calculation_environment(threaded)
         self.process = subprocess.Popen(
             [libreoffice_setup.office_python(soffice), str(DRIVER), soffice, str(profile)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment)
