@@ -150,7 +150,7 @@ def write_cells(preset_name: str, steps: int, path: Path) -> None:
     columns = layout.columns
     positions = {column.key: index for index, column in enumerate(columns)}
     with path.open("wb") as stream:
-        marshal.dump((steps, [column.heading for column in columns]), stream)
+        marshal.dump((steps, ["\n".join(column.heading) for column in columns]), stream)
         rows = engine.rows(layout.spec, list(positions), layout.gradient_check)
         for number, values in enumerate(rows, start=1):
             cells = Row(HEADER_ROW + number, positions)
