@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 from . import udfs
-from .workbook import OVERFLOW
+from .names import OVERFLOW
 
 LOGICAL = {1.0: True, 0.0: False}
 

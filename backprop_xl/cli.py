@@ -304,12 +304,12 @@ def regenerate_command(target, steps, learning_rate, gradient_check, check_only,
     if not books:
         raise UserError(f"{target}: no workbooks (.xlsx) in this folder")
     if check_only:
-        reasons = [reason for book in books for reason in regenerate.stale(book)]
-        for reason in reasons:
+        reasons = {book: regenerate.stale(book) for book in books}
+        for reason in (reason for found in reasons.values() for reason in found):
             click.echo(f"stale: {reason}")
-        click.echo(f"{len(books) - len({r.split(' ')[0] for r in reasons})} of {len(books)} "
-                   f"workbook(s) current", err=True)
-        return 1 if reasons else 0
+        current = sum(not found for found in reasons.values())
+        click.echo(f"{current} of {len(books)} workbook(s) current", err=True)
+        return 0 if current == len(books) else 1
     # Every workbook is checked before any is written: one refused, none changes.
     def change(spec: Spec) -> Spec:
         return overridden(spec, steps=steps, learning_rate=learning_rate,

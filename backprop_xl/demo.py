@@ -14,7 +14,6 @@ workbook; write_libreoffice() writes LibreOffice's, a plain .xlsx
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,15 +21,14 @@ import xlsxwriter
 from xlsxwriter.exceptions import XlsxWriterException
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from . import __version__, udfs
-from .engine import bias_name, parameter_names
+from . import __version__, names, udfs
 from .errors import UserError
 from .files import atomic_output
 from .presets import preset
+from .workbook import CREATED
 from .spelling import APPLICATION, spelled
 
 SHEET = "BP functions"
-CREATED = datetime.datetime(2026, 1, 1)  # a fixed date: the same versions give the same bytes
 SEED_STEPS = 5  # BP_TRAIN rows on the sheet: enough to see w fall, small enough to read
 MAZUR_STEPS = 3
 LIBREOFFICE_TITLE = "backprop_xl in LibreOffice Calc: the engine as functions (an add-in)"
@@ -254,10 +252,10 @@ def _mazur_section(sheet: Sheet) -> None:
                sheet.names)
     layers = sheet.given_row("layers: the widths, inputs first", mazur.layers)
     weights = sheet.given_row("weights", [v for m in mazur.weights for row in m for v in row],
-                              names=parameter_names(mazur))
+                              names=names.parameter_names(mazur.layers, trains_biases=False))
     biases = sheet.given_row("biases", [v for row in mazur.biases for v in row],
-                             names=[bias_name(layer, j) for layer, width in enumerate(
-                                 mazur.layers[1:], start=1) for j in range(1, width + 1)])
+                             names=[names.bias_name(layer.number, j) for layer in names.layers(
+                                 mazur.layers) for j in range(1, layer.neurons + 1)])
     inputs = sheet.given_row("inputs: one row per sample", mazur.inputs[0])
     targets = sheet.given_row("targets: one row per sample", mazur.targets[0])
     rate = sheet.given_row("r, the learning rate", [mazur.learning_rate])

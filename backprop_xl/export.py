@@ -15,6 +15,7 @@ import numpy as np
 import orjson
 
 from . import engine, progress
+from .names import gradient_key
 from .spec import Spec
 
 FORMATS = ("csv", "json")
@@ -23,8 +24,8 @@ BLOCK_STEPS = 4096
 
 def columns(spec: Spec) -> list[str]:
     """The keys of every record, in order: step, loss, the parameters, then their gradients."""
-    names = engine.parameter_names(spec)
-    return ["step", "loss", *names, *["grad_" + name for name in names]]
+    parameters = spec.parameter_names
+    return ["step", "loss", *parameters, *[gradient_key(name) for name in parameters]]
 
 
 def blocks(spec: Spec) -> Iterator[tuple[np.ndarray, np.ndarray]]:

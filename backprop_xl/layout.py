@@ -16,7 +16,9 @@ from typing import Callable
 
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from .engine import bias_name, neuron_name, parameter_names, sample_suffix, weight_name
+from . import names
+from .names import (EXCEL_COLUMNS, EXCEL_FORMULA_LENGTH, a_key, bias_name, da_dz_key, dC_da_key,
+                    data_name, initial_name, weight_name, z_key)
 from .errors import SpecError
 from .functions import (FD_STEP_NAME, LEAKY_SLOPE_NAME, LOSSES, activation,
                         excel_relative_difference)
@@ -28,8 +30,6 @@ OVERVIEW_SHEET = "Overview"
 SPEC_SHEET = "backprop_xl"  # very hidden: the spec the workbook was made from
 SPEC_MARKER = "backprop_xl spec"
 HEADER_ROW = 0  # the table's header; step n sits on row n (0-based), Excel row n + 1
-EXCEL_COLUMNS = 16_384
-EXCEL_FORMULA_LENGTH = 8_192
 CHART_LINES = 8  # parameters a chart shows at most, each in a colour of its own
 CHARTS = 8  # charts at most: of more parameters than CHARTS * CHART_LINES, the first are charted
 HEADER_CHARACTERS = 14  # a header longer than this breaks into lines (see Column.heading)
@@ -49,6 +49,40 @@ THRESHOLD_NAME = "gradient_check_threshold"  # the cell of spec.gradient_check_t
 # the loop, as no formula reads them: their long runs are threaded and come out right, and their
 # text stays one on every row.
 GROUP_BREAK_STEPS = 50
+
+# What each column computes, in words: the notes area says each once, in the order of the table.
+WORDS = {
+    "step": "the step number",
+    "sample": "which sample the step trains on: samples 1 to {n} in order, cycling",
+    "input": "the sample's inputs, looked up on the Data sheet",
+    "target": "the sample's targets",
+    "weight": ("the weight at the start of the step: its initial value in step 1, then the "
+               "previous step's w'"),
+    "bias": "a bias, likewise",
+    "sum_single": "the neuron's sum, input times weight",
+    "sum": ("a neuron's sum: its weights times its inputs (the inputs, or the activations of the "
+            "layer below), plus its bias"),
+    "activation": "the activation: {f}",
+    "cost": "the cost{sample}: {loss}{outputs}",
+    "output_dC_da": "how the cost changes with an output's activation",
+    "hidden_dC_da": ("for a hidden neuron, how the cost changes with its activation: through every "
+                     "neuron of the layer above it, each weight times that neuron's dC/da·da/dz"),
+    "da_dz": "how the activation changes with the sum",
+    "dz_dw_single": "how the sum changes with the weight: the input",
+    "dz_dw": "how the sum changes with a weight: what that weight multiplies",
+    "gradient": "the gradient, by the chain rule: the product of the three factors",
+    "gradient_on_screen": ("the gradient as the lesson wrote it on screen: dC/da·da/dz, leaving out "
+                           "the factor dz/dw"),
+    "bias_gradient": "a bias's gradient: dz/db = 1, so just dC/da·da/dz",
+    "mean_cost": "the step's cost: the mean over the samples",
+    "mean_gradient": "the step's gradient: the mean of the samples' gradients",
+    "update": "the updated parameter, one step down the gradient",
+    "finite_difference": ("the gradient check: a central finite difference of the cost, computed "
+                          "by re-running the forward pass with the parameter moved by ±h"),
+    "relative_difference": ("how far the chain-rule gradient and the finite difference disagree, "
+                            "relative to the larger: near 0 (about 1e-8 or less) when the chain "
+                            "rule is right"),
+}
 
 
 @dataclass(frozen=True)
@@ -72,23 +106,27 @@ class ChartGroup:
 
 @dataclass(frozen=True)
 class Column:
-    key: str  # the machine name, as in the engine's records
-    header: str  # math notation
-    words: str | None  # what it computes, for the notes area (None: said by a like column)
+    key: str  # the machine name (names.py), as in the engine's columns
+    symbol: str  # the quantity in math notation: dC/dw
+    definition: str | None  # how it is computed, in math notation: dC/da·da/dz·dz/dw
+    words: str  # what it computes, for the notes area (WORDS)
     formula: Callable[["Row"], str] | None  # None: a constant (the step number)
     phase: str = "forward"  # step, parameters, forward, loss, backward, update, check
     number_format: str = QUANTITY_FORMAT
     parameter: str | None = None  # the weight or bias the column is about, if one
 
     @property
+    def header(self) -> str:
+        return f"{self.symbol} = {self.definition}" if self.definition else self.symbol
+
+    @property
     def heading(self) -> list[str]:
         """The header cell's lines: the math notation, and below it the machine name unless the
         notation's one line says the same. Notation longer than HEADER_CHARACTERS breaks after its
-        " = ", and its formula where it is longer still (see _wrapped): 2(a − y) stays whole."""
-        symbol, equals, formula = self.header.partition(" = ")
-        if len(self.header) <= HEADER_CHARACTERS or not equals:
-            return [self.header] if symbol == self.key else [self.header, self.key]
-        return [symbol + " ="] + _wrapped(formula, HEADER_CHARACTERS) + [self.key]
+        " = ", and its definition where it is longer still (see _wrapped): 2(a − y) stays whole."""
+        if len(self.header) <= HEADER_CHARACTERS or not self.definition:
+            return [self.header] if self.symbol == self.key else [self.header, self.key]
+        return [self.symbol + " ="] + _wrapped(self.definition, HEADER_CHARACTERS) + [self.key]
 
 
 def _wrapped(formula: str, width: int) -> list[str]:
@@ -154,15 +192,6 @@ class LaterRows:
         return (self.plain if step % GROUP_BREAK_STEPS else self.breaking).format_map(numbers)
 
 
-def data_name(kind: str, index: int, width: int) -> str:
-    """The defined name of an input or target column: plain when there is only one."""
-    return kind if width == 1 else f"{kind}_{index}"
-
-
-def initial_name(parameter: str) -> str:
-    return f"init_{parameter}"
-
-
 class Layout:
     """The table of one spec: its columns, named cells and notes."""
 
@@ -175,12 +204,13 @@ class Layout:
                             f"columns, more than Excel's {EXCEL_COLUMNS:,}; use fewer neurons")
         self.activations = [activation(name, spec.leaky_slope) for name in spec.activations]
         self.loss = LOSSES[spec.loss]
-        self.layers = len(spec.layers) - 1
+        self.depth = len(spec.layers) - 1  # layers of weights
         self.step_samples = spec.step_samples
         self.per_row_sample = spec.step_samples < spec.n_samples
         self.data_on_sheet = spec.n_samples > 1  # one sample's data sits among the parameters
-        self.parameters = parameter_names(spec)
-        self.trained_biases = spec.has_biases and spec.update_biases
+        self.parameters = spec.parameter_names
+        # where each parameter sits in the network, for the formulas that move one of them
+        self.places = {p.name: p for p in names.parameters(spec.layers, spec.trains_biases)}
         self.gradient_check = spec.checks_gradient
         self.gradient_check_note = ""
         if self.gradient_check and self._longest_check_formula() > EXCEL_FORMULA_LENGTH:
@@ -207,10 +237,10 @@ class Layout:
             cells.append(Parameter(LEAKY_SLOPE_NAME, "leaky ReLU slope s", spec.leaky_slope))
         if not self.data_on_sheet:
             n_in, n_out = spec.layers[0], spec.layers[-1]
-            cells += [Parameter(data_name("input", k, n_in), f"input i{k if n_in > 1 else ''}",
-                                spec.inputs[0][k - 1]) for k in range(1, n_in + 1)]
-            cells += [Parameter(data_name("target", j, n_out), f"target y{j if n_out > 1 else ''}",
-                                spec.targets[0][j - 1]) for j in range(1, n_out + 1)]
+            cells += [Parameter(name, f"input i{k if n_in > 1 else ''}", spec.inputs[0][k - 1])
+                      for k, name in enumerate(names.input_names(n_in), start=1)]
+            cells += [Parameter(name, f"target y{j if n_out > 1 else ''}", spec.targets[0][j - 1])
+                      for j, name in enumerate(names.target_names(n_out), start=1)]
         weights, biases = spec.initial_weights(), spec.initial_biases()
         for index, w in enumerate(weights):
             layer = index + 1
@@ -264,14 +294,11 @@ class Layout:
         """The trained parameters by chart: each layer's in as few charts of at most CHART_LINES
         as it needs, evenly split; at most CHARTS charts."""
         groups = []
-        for layer in range(1, self.layers + 1):
-            own = {weight_name(layer, j, k) for j in range(1, self.spec.layers[layer] + 1)
-                   for k in range(1, self.spec.layers[layer - 1] + 1)}
-            own |= {bias_name(layer, j) for j in range(1, self.spec.layers[layer] + 1)}
-            names = [name for name in self.parameters if name in own]
-            parts = -(-len(names) // CHART_LINES)
-            groups += [ChartGroup(layer, names[part * len(names) // parts:
-                                              (part + 1) * len(names) // parts], part + 1, parts)
+        for layer in range(1, self.depth + 1):
+            own = [name for name in self.parameters if self.places[name].layer == layer]
+            parts = -(-len(own) // CHART_LINES)
+            groups += [ChartGroup(layer, own[part * len(own) // parts:
+                                            (part + 1) * len(own) // parts], part + 1, parts)
                        for part in range(parts)]
         return groups[:CHARTS]
 
@@ -282,20 +309,20 @@ class Layout:
     def input_ref(self, r: Row, sample: int, k: int) -> str:
         name = data_name("input", k, self.spec.layers[0])
         if self.per_row_sample:
-            return r[f"x{k}"]
+            return r[names.input_key(k)]
         return f"INDEX({name},{sample + 1})" if self.step_samples > 1 else name
 
     def target_ref(self, r: Row, sample: int, j: int) -> str:
         name = data_name("target", j, self.spec.layers[-1])
         if self.per_row_sample:
-            return r[f"y{j}"]
+            return r[names.target_key(j)]
         return f"INDEX({name},{sample + 1})" if self.step_samples > 1 else name
 
     def activation_ref(self, r: Row, sample: int, layer: int, k: int) -> str:
         """What weight w{layer}_{j}_{k} multiplies: input k, or activation k of the layer below."""
         if layer == 1:
             return self.input_ref(r, sample, k)
-        return r["a" + neuron_name(layer - 1, k) + self.suffix(sample)]
+        return r[a_key(layer - 1, k, self.suffix(sample))]
 
     def weight_ref(self, r: Row, layer: int, j: int, k: int) -> str:
         return r[weight_name(layer, j, k)]
@@ -307,7 +334,7 @@ class Layout:
         return r[name] if self.spec.update_biases else initial_name(name)
 
     def suffix(self, sample: int) -> str:
-        return sample_suffix(self.step_samples, sample)
+        return names.sample_suffix(self.step_samples, sample)
 
     def group_samples(self) -> list[int]:
         """The sample of each forward/backward group: all of them in batch mode, else one group."""
@@ -334,10 +361,9 @@ class Layout:
     def perturbed_cost(self, r: Row, parameter: str, change: str) -> str:
         """The step's cost as one expression, with `parameter` moved by `change` ("+fd_step"):
         layers below the parameter's reuse the row's cells; its layer and those above recompute."""
-        layer = int(parameter[1:].split("_")[0])
+        layer, neuron = self.places[parameter].layer, self.places[parameter].neuron
         cell = r[parameter]
         replace = {cell: f"({cell}{change})"}
-        neuron = int(parameter[1:].split("_")[1])
         costs = []
         for sample in self.group_samples():
             suffix = self.suffix(sample)
@@ -347,8 +373,8 @@ class Layout:
                     z = self.sum_formula(r, sample, layer, j, replace)
                     values[j] = self.activations[layer - 1].excel_value(f"({z})")
                 else:
-                    values[j] = r["a" + neuron_name(layer, j) + suffix]
-            for above in range(layer + 1, self.layers + 1):
+                    values[j] = r[a_key(layer, j, suffix)]
+            for above in range(layer + 1, self.depth + 1):
                 below = values
                 values = {}
                 for j in range(1, self.spec.layers[above] + 1):
@@ -369,168 +395,200 @@ class Layout:
 
     def _probe_keys(self) -> list[str]:
         # Every key a formula can name, to measure formulas before the columns exist.
-        keys = ["step"] + self.parameters + [f"x{k}" for k in range(1, self.spec.layers[0] + 1)]
-        keys += [f"y{j}" for j in range(1, self.spec.layers[-1] + 1)]
+        keys = ["step"] + self.parameters
+        keys += [names.input_key(k) for k in range(1, self.spec.layers[0] + 1)]
+        keys += [names.target_key(j) for j in range(1, self.spec.layers[-1] + 1)]
         for sample in self.group_samples():
-            for layer in range(1, self.layers + 1):
-                keys += ["a" + neuron_name(layer, j) + self.suffix(sample)
+            for layer in range(1, self.depth + 1):
+                keys += [a_key(layer, j, self.suffix(sample))
                          for j in range(1, self.spec.layers[layer] + 1)]
         return keys
 
     # --- the columns -----------------------------------------------------------------------
 
     def _columns(self) -> list[Column]:
-        spec = self.spec
-        one = self.single_neuron
-        columns = [Column("step", "step", "the step number", None, "step", "0")]
-        if self.per_row_sample:
-            n = spec.n_samples
-            columns.append(Column("sample", "sample", f"which sample the step trains on: samples "
-                                  f"1 to {n} in order, cycling", lambda r: f"MOD({r['step']}-1,{n})+1",
-                                  "step", "0"))
-            for k in range(1, spec.layers[0] + 1):
-                name = data_name("input", k, spec.layers[0])
-                columns.append(Column(f"x{k}", "i", "the sample's inputs, looked up on the Data sheet"
-                                      if k == 1 else None,
-                                      lambda r, name=name: f"INDEX({name},{r['sample']})", "step"))
-            for j in range(1, spec.layers[-1] + 1):
-                name = data_name("target", j, spec.layers[-1])
-                columns.append(Column(f"y{j}", "y", "the sample's targets" if j == 1 else None,
-                                      lambda r, name=name: f"INDEX({name},{r['sample']})", "step"))
-        for index, name in enumerate(self.parameters):
-            columns.append(Column(
-                name, name[0],
-                ("the weight at the start of the step: its initial value in step 1, then the "
-                 "previous step's w'") if index == 0 else
-                ("a bias, likewise" if name.startswith("b") and not any(
-                    p.startswith("b") for p in self.parameters[:index]) else None),
-                lambda r, name=name: initial_name(name) if r.first else r.previous("new_" + name),
-                "parameters", parameter=name))
+        """Every column in table order: the step, the parameters, per sample group the forward
+        pass, the cost and the backward pass, then the means, the updates and the check."""
+        columns = self._step_columns() + self._parameter_columns()
         for sample in self.group_samples():
-            columns += self._sample_columns(sample, one)
+            columns += self._forward_columns(sample)
+            columns.append(self._cost_column(sample))
+            columns += self._backward_columns(sample)
         if self.step_samples > 1:
-            groups = self.group_samples()
-            columns.append(Column("C", "C = mean", "the step's cost: the mean "
-                                  "over the samples", lambda r: "AVERAGE(" + ",".join(
-                                      r["C" + self.suffix(s)] for s in groups) + ")", "loss"))
-            for index, name in enumerate(self.parameters):
-                columns.append(Column(
-                    "grad_" + name, f"dC/d{name[0]} = mean", "the step's gradient: the mean of the "
-                    "samples' gradients" if index == 0 else None,
-                    lambda r, name=name: "AVERAGE(" + ",".join(
-                        r["grad_" + name + self.suffix(s)] for s in groups) + ")", "backward",
-                    parameter=name))
-        for index, name in enumerate(self.parameters):
-            symbol = name[0]
-            columns.append(Column(
-                "new_" + name, f"{symbol}' = {symbol} − r·dC/d{symbol}",
-                "the updated parameter, one step down the gradient" if index == 0 else None,
-                lambda r, name=name: f"{r[name]}-learning_rate*{r['grad_' + name]}", "update",
-                parameter=name))
+            columns += self._mean_columns()
+        columns += self._update_columns()
         if self.gradient_check:
-            for index, name in enumerate(self.parameters):
-                symbol = name[0]
-                columns.append(Column(
-                    "fd_" + name, f"(C({symbol}+h) − C({symbol}−h))/2h",
-                    "the gradient check: a central finite difference of the cost, computed by "
-                    "re-running the forward pass with the parameter moved by ±h" if index == 0 else None,
-                    lambda r, name=name: (f"(({self.perturbed_cost(r, name, '+' + FD_STEP_NAME)})-"
-                                          f"({self.perturbed_cost(r, name, '-' + FD_STEP_NAME)}))"
-                                          f"/(2*{FD_STEP_NAME})"), "check", parameter=name))
-                columns.append(Column(
-                    "reldiff_" + name, "rel. difference",
-                    "how far the chain-rule gradient and the finite difference disagree, relative "
-                    "to the larger: near 0 (about 1e-8 or less) when the chain rule is right"
-                    if index == 0 else None,
-                    lambda r, name=name: excel_relative_difference(r["grad_" + name], r["fd_" + name]),
-                    "check", "0.00E+00", parameter=name))
+            columns += self._check_columns()
         return columns
 
-    def _sample_columns(self, sample: int, one: bool) -> list[Column]:
-        spec, suffix = self.spec, self.suffix(sample)
-        first = sample == 0
-        columns = []
-        for layer in range(1, self.layers + 1):
-            f = self.activations[layer - 1]
-            for j in range(1, spec.layers[layer] + 1):
-                n = neuron_name(layer, j) + suffix
-                lead = first and layer == 1 and j == 1
-                z_header = "z = i·w" if one else (
-                    f"z = Σ w·{'i' if layer == 1 else 'a'}" + (" + b" if spec.has_biases else ""))
-                columns.append(Column(
-                    "z" + n, z_header, ("the neuron's sum, input times weight" if one else
-                                        "a neuron's sum: its weights times its inputs (the inputs, "
-                                        "or the activations of the layer below), plus its bias")
-                    if lead else None,
-                    lambda r, l=layer, j=j, s=sample: self.sum_formula(r, s, l, j)))
-                columns.append(Column(
-                    "a" + n, f"a = {f.symbol}", f"the activation: {f.words}" if first and j == 1 else None,
-                    lambda r, f=f, n=n: f.excel_value(r["z" + n])))
-        outputs = ["a" + neuron_name(self.layers, j) + suffix for j in range(1, spec.layers[-1] + 1)]
-        several = spec.layers[-1] > 1
-        columns.append(Column(
-            "C" + suffix, f"C = {'Σ ' if several else ''}{self.loss.symbol}",
-            f"the cost{' of the sample' if self.step_samples > 1 else ''}: {self.loss.words}"
-            f"{', summed over the outputs' if several else ''}" if first else None,
-            lambda r, s=sample: self.cost_formula(r, s, [r[a] for a in outputs]), "loss"))
-        for layer in reversed(range(1, self.layers + 1)):
-            f = self.activations[layer - 1]
-            output = layer == self.layers
-            for j in range(1, spec.layers[layer] + 1):
-                n = neuron_name(layer, j) + suffix
-                if output:
-                    columns.append(Column(
-                        "dC_da" + n, f"dC/da = {self.loss.derivative_symbol}",
-                        "how the cost changes with an output's activation" if first and j == 1 else None,
-                        lambda r, n=n, j=j, s=sample: self.loss.excel_derivative(
-                            r["a" + n], self.target_ref(r, s, j)), "backward"))
-                else:
-                    columns.append(Column(
-                        "dC_da" + n, "dC/da = Σ w·dC/da·da/dz",
-                        "for a hidden neuron, how the cost changes with its activation: through "
-                        "every neuron of the layer above it, each weight times that neuron's "
-                        "dC/da·da/dz" if first and j == 1 and layer == self.layers - 1 else None,
-                        lambda r, l=layer, j=j, s=sample: "+".join(
-                            f"{self.weight_ref(r, l + 1, k, j)}*"
-                            f"{r['dC_da' + neuron_name(l + 1, k) + self.suffix(s)]}*"
-                            f"{r['da_dz' + neuron_name(l + 1, k) + self.suffix(s)]}"
-                            for k in range(1, spec.layers[l + 1] + 1)), "backward"))
-                columns.append(Column(
-                    "da_dz" + n, f"da/dz = {f.derivative_symbol}",
-                    "how the activation changes with the sum" if first and j == 1 and output else None,
-                    lambda r, f=f, n=n: f.excel_derivative(r["z" + n], r["a" + n]), "backward"))
-            for j in range(1, spec.layers[layer] + 1):
-                n = neuron_name(layer, j) + suffix
-                for k in range(1, spec.layers[layer - 1] + 1):
-                    w = weight_name(layer, j, k)
-                    lead = first and output and j == 1 and k == 1
-                    columns.append(Column(
-                        "dz_d" + w + suffix, f"dz/dw = {'i' if layer == 1 else 'a'}",
-                        ("how the sum changes with the weight: the input" if one else
-                         "how the sum changes with a weight: what that weight multiplies") if lead
-                        else None,
-                        lambda r, l=layer, k=k, s=sample: self.activation_ref(r, s, l, k),
-                        "backward", parameter=w))
-                    if spec.gradient == "chain_rule":
-                        header, words = "dC/dw = dC/da·da/dz·dz/dw", (
-                            "the gradient, by the chain rule: the product of the three factors")
-                        formula = (lambda r, n=n, w=w, sfx=suffix:
-                                   f"{r['dC_da' + n]}*{r['da_dz' + n]}*{r['dz_d' + w + sfx]}")
-                    else:
-                        header, words = "dC/dw = dC/da·da/dz (as on screen)", (
-                            "the gradient as the lesson wrote it on screen: dC/da·da/dz, leaving "
-                            "out the factor dz/dw")
-                        formula = lambda r, n=n: f"{r['dC_da' + n]}*{r['da_dz' + n]}"
-                    columns.append(Column("grad_" + w + suffix, header, words if lead else None,
-                                          formula, "backward", parameter=w))
-                if self.trained_biases:
-                    columns.append(Column(
-                        "grad_" + bias_name(layer, j) + suffix, "dC/db = dC/da·da/dz",
-                        "a bias's gradient: dz/db = 1, so just dC/da·da/dz" if first and output
-                        and j == 1 else None,
-                        lambda r, n=n: f"{r['dC_da' + n]}*{r['da_dz' + n]}", "backward",
-                        parameter=bias_name(layer, j)))
+    def _step_columns(self) -> list[Column]:
+        """The step number, and where a step trains on one sample of several, which one and its
+        inputs and targets."""
+        spec = self.spec
+        columns = [Column("step", "step", None, WORDS["step"], None, "step", "0")]
+        if not self.per_row_sample:
+            return columns
+        n = spec.n_samples
+        columns.append(Column("sample", "sample", None, WORDS["sample"].format(n=n),
+                              lambda r: f"MOD({r['step']}-1,{n})+1", "step", "0"))
+        for k, name in enumerate(names.input_names(spec.layers[0]), start=1):
+            columns.append(Column(names.input_key(k), "i", None, WORDS["input"],
+                                  lambda r, name=name: f"INDEX({name},{r['sample']})", "step"))
+        for j, name in enumerate(names.target_names(spec.layers[-1]), start=1):
+            columns.append(Column(names.target_key(j), "y", None, WORDS["target"],
+                                  lambda r, name=name: f"INDEX({name},{r['sample']})", "step"))
         return columns
+
+    def _parameter_columns(self) -> list[Column]:
+        return [Column(name, name[0], None,
+                       WORDS["bias" if self.places[name].source is None else "weight"],
+                       lambda r, name=name: (initial_name(name) if r.first
+                                             else r.previous(names.new_key(name))),
+                       "parameters", parameter=name)
+                for name in self.parameters]
+
+    def _forward_columns(self, sample: int) -> list[Column]:
+        """Each neuron's sum and activation, layer by layer."""
+        spec, suffix, one = self.spec, self.suffix(sample), self.single_neuron
+        columns = []
+        for layer in range(1, self.depth + 1):
+            f = self.activations[layer - 1]
+            for j in range(1, spec.layers[layer] + 1):
+                z, a = z_key(layer, j, suffix), a_key(layer, j, suffix)
+                definition = "i·w" if one else (f"Σ w·{'i' if layer == 1 else 'a'}"
+                                                + (" + b" if spec.has_biases else ""))
+                columns.append(Column(z, "z", definition, WORDS["sum_single" if one else "sum"],
+                                      lambda r, l=layer, j=j: self.sum_formula(r, sample, l, j)))
+                columns.append(Column(a, "a", f.symbol, WORDS["activation"].format(f=f.words),
+                                      lambda r, f=f, z=z: f.excel_value(r[z])))
+        return columns
+
+    def _cost_column(self, sample: int) -> Column:
+        """The sample's cost, over every output."""
+        suffix, outputs = self.suffix(sample), self.spec.layers[-1]
+        several = outputs > 1
+        words = WORDS["cost"].format(
+            sample=" of the sample" if self.step_samples > 1 else "", loss=self.loss.words,
+            outputs=", summed over the outputs" if several else "")
+        activations = [a_key(self.depth, j, suffix) for j in range(1, outputs + 1)]
+        return Column(names.cost_key(suffix), "C", f"{'Σ ' if several else ''}{self.loss.symbol}",
+                      words, lambda r: self.cost_formula(r, sample, [r[a] for a in activations]),
+                      "loss")
+
+    def _backward_columns(self, sample: int) -> list[Column]:
+        """The chain rule's factors and the gradients, from the output layer down."""
+        columns = []
+        for layer in reversed(range(1, self.depth + 1)):
+            columns += self._factor_columns(sample, layer)
+            columns += self._gradient_columns(sample, layer)
+        return columns
+
+    def _factor_columns(self, sample: int, layer: int) -> list[Column]:
+        """dC/da and da/dz of each neuron of `layer`."""
+        spec, suffix = self.spec, self.suffix(sample)
+        f = self.activations[layer - 1]
+        columns = []
+        for j in range(1, spec.layers[layer] + 1):
+            z, a = z_key(layer, j, suffix), a_key(layer, j, suffix)
+            if layer == self.depth:
+                columns.append(Column(
+                    dC_da_key(layer, j, suffix), "dC/da", self.loss.derivative_symbol,
+                    WORDS["output_dC_da"],
+                    lambda r, a=a, j=j: self.loss.excel_derivative(r[a], self.target_ref(r, sample, j)),
+                    "backward"))
+            else:
+                above = range(1, spec.layers[layer + 1] + 1)
+                columns.append(Column(
+                    dC_da_key(layer, j, suffix), "dC/da", "Σ w·dC/da·da/dz", WORDS["hidden_dC_da"],
+                    lambda r, l=layer, j=j, above=above: "+".join(
+                        f"{self.weight_ref(r, l + 1, k, j)}*{r[dC_da_key(l + 1, k, suffix)]}*"
+                        f"{r[da_dz_key(l + 1, k, suffix)]}" for k in above), "backward"))
+            columns.append(Column(da_dz_key(layer, j, suffix), "da/dz", f.derivative_symbol,
+                                  WORDS["da_dz"],
+                                  lambda r, f=f, z=z, a=a: f.excel_derivative(r[z], r[a]),
+                                  "backward"))
+        return columns
+
+    def _gradient_columns(self, sample: int, layer: int) -> list[Column]:
+        """dz/dw and dC/dw of each weight of `layer`, and dC/db of each bias that trains."""
+        spec, suffix, one = self.spec, self.suffix(sample), self.single_neuron
+        chain_rule = spec.gradient == "chain_rule"
+        columns = []
+        for j in range(1, spec.layers[layer] + 1):
+            dC_da, da_dz = dC_da_key(layer, j, suffix), da_dz_key(layer, j, suffix)
+            for k in range(1, spec.layers[layer - 1] + 1):
+                w = weight_name(layer, j, k)
+                dz_dw = names.dz_dw_key(w, suffix)
+                columns.append(Column(
+                    dz_dw, "dz/dw", "i" if layer == 1 else "a",
+                    WORDS["dz_dw_single" if one else "dz_dw"],
+                    lambda r, k=k: self.activation_ref(r, sample, layer, k), "backward",
+                    parameter=w))
+                if chain_rule:
+                    definition, words = "dC/da·da/dz·dz/dw", WORDS["gradient"]
+                    formula = (lambda r, dC_da=dC_da, da_dz=da_dz, dz_dw=dz_dw:
+                               f"{r[dC_da]}*{r[da_dz]}*{r[dz_dw]}")
+                else:
+                    definition, words = "dC/da·da/dz (as on screen)", WORDS["gradient_on_screen"]
+                    formula = lambda r, dC_da=dC_da, da_dz=da_dz: f"{r[dC_da]}*{r[da_dz]}"
+                columns.append(Column(names.gradient_key(w, suffix), "dC/dw", definition, words,
+                                      formula, "backward", parameter=w))
+            if spec.trains_biases:
+                b = bias_name(layer, j)
+                columns.append(Column(
+                    names.gradient_key(b, suffix), "dC/db", "dC/da·da/dz", WORDS["bias_gradient"],
+                    lambda r, dC_da=dC_da, da_dz=da_dz: f"{r[dC_da]}*{r[da_dz]}", "backward",
+                    parameter=b))
+        return columns
+
+    def _mean_columns(self) -> list[Column]:
+        """Batch mode with several samples: the step's cost and gradients, means over them."""
+        suffixes = [self.suffix(sample) for sample in self.group_samples()]
+        columns = [Column(names.cost_key(), "C", "mean", WORDS["mean_cost"],
+                          lambda r: "AVERAGE(" + ",".join(
+                              r[names.cost_key(s)] for s in suffixes) + ")", "loss")]
+        columns += [Column(names.gradient_key(name), f"dC/d{name[0]}", "mean",
+                           WORDS["mean_gradient"],
+                           lambda r, name=name: "AVERAGE(" + ",".join(
+                               r[names.gradient_key(name, s)] for s in suffixes) + ")",
+                           "backward", parameter=name)
+                    for name in self.parameters]
+        return columns
+
+    def _update_columns(self) -> list[Column]:
+        return [Column(names.new_key(name), f"{name[0]}'", f"{name[0]} − r·dC/d{name[0]}",
+                       WORDS["update"],
+                       lambda r, name=name: (f"{r[name]}-learning_rate*"
+                                             f"{r[names.gradient_key(name)]}"),
+                       "update", parameter=name)
+                for name in self.parameters]
+
+    def _check_columns(self) -> list[Column]:
+        """Per parameter, a central finite difference of the cost and its relative difference to
+        the gradient."""
+        columns = []
+        for name in self.parameters:
+            symbol = name[0]
+            fd, gradient = names.finite_difference_key(name), names.gradient_key(name)
+            columns.append(Column(
+                fd, f"(C({symbol}+h) − C({symbol}−h))/2h", None, WORDS["finite_difference"],
+                lambda r, name=name: (f"(({self.perturbed_cost(r, name, '+' + FD_STEP_NAME)})-"
+                                      f"({self.perturbed_cost(r, name, '-' + FD_STEP_NAME)}))"
+                                      f"/(2*{FD_STEP_NAME})"), "check", parameter=name))
+            columns.append(Column(
+                names.relative_difference_key(name), "rel. difference", None,
+                WORDS["relative_difference"],
+                lambda r, fd=fd, gradient=gradient: excel_relative_difference(r[gradient], r[fd]),
+                "check", "0.00E+00", parameter=name))
+        return columns
+
+    def relative_differences(self) -> dict[int, tuple[int, int]]:
+        """Each relative difference column (by index): the columns of the gradient and the finite
+        difference it compares."""
+        index = {column.key: i for i, column in enumerate(self.columns)}
+        return {index[names.relative_difference_key(name)]:
+                (index[names.gradient_key(name)], index[names.finite_difference_key(name)])
+                for name in self.parameters if names.relative_difference_key(name) in index}
 
     def formulas(self) -> list[tuple[str, LaterRows] | None]:
         """Per column, its formula for the first step's row and for any later row (None for a
@@ -548,10 +606,11 @@ class Layout:
     def notes(self) -> list[str]:
         """The notes area, as paragraphs ("" between them): what each column computes, in words."""
         lines = ["What each column computes (one row per training step):"]
-        for column in self.columns:
-            line = f"{column.header.split(' = ')[0]}: {column.words}."
-            if column.words and line not in lines:  # layers alike say it once
-                lines.append(line)
+        said = set()
+        for column in self.columns:  # columns alike (layers, samples, parameters) say it once
+            if column.words not in said:
+                lines.append(f"{column.symbol}: {column.words}.")
+                said.add(column.words)
         if self.gradient_check:
             lines += ["", f"The relative differences turn red above the threshold in the yellow "
                       f"cell {THRESHOLD_NAME}: there the chain-rule gradient and the finite "

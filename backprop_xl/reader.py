@@ -34,9 +34,9 @@ from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet.worksheet import Worksheet
 
 from .errors import SpecError, UserError
-from .layout import (EXCEL_COLUMNS, SPEC_MARKER, SPEC_SHEET, THRESHOLD_NAME, Layout, data_name,
-                     initial_name)
-from .engine import bias_name, weight_name
+from . import names
+from .layout import SPEC_MARKER, SPEC_SHEET, THRESHOLD_NAME, Layout
+from .names import EXCEL_COLUMNS, bias_name, initial_name, weight_name
 from .spec import EXCEL_ROWS, Spec
 
 # Inflated sizes. A part read whole (the workbook part, styles, strings, properties; and every
@@ -237,11 +237,11 @@ def edited_spec(book, spec: Spec, source: str) -> Spec:
     """`spec` with every parameter and data cell as the workbook now holds it. Values left as
     generated keep the spec's own form (an init seed stays a seed)."""
     layout = Layout(spec)
-    names = {cell.name for cell in layout.named_cells()}
+    named = {cell.name for cell in layout.named_cells()}
     changes: dict = {"learning_rate": named_value(book, "learning_rate", source)}
-    if "fd_step" in names:
+    if "fd_step" in named:
         changes["fd_step"] = named_value(book, "fd_step", source)
-    if "leaky_slope" in names:
+    if "leaky_slope" in named:
         changes["leaky_slope"] = named_value(book, "leaky_slope", source)
     # no formula reads it (only the conditional formats), and a workbook made before it has none
     if layout.gradient_check and THRESHOLD_NAME in book.defined_names:
@@ -249,26 +249,24 @@ def edited_spec(book, spec: Spec, source: str) -> Spec:
 
     n_in, n_out = spec.layers[0], spec.layers[-1]
     if layout.data_on_sheet:
-        inputs = [named_values(book, data_name("input", k, n_in), source, spec.n_samples)
-                  for k in range(1, n_in + 1)]
-        targets = [named_values(book, data_name("target", j, n_out), source, spec.n_samples)
-                   for j in range(1, n_out + 1)]
+        inputs = [named_values(book, name, source, spec.n_samples)
+                  for name in names.input_names(n_in)]
+        targets = [named_values(book, name, source, spec.n_samples)
+                   for name in names.target_names(n_out)]
     else:
-        inputs = [[named_value(book, data_name("input", k, n_in), source)] for k in range(1, n_in + 1)]
-        targets = [[named_value(book, data_name("target", j, n_out), source)]
-                   for j in range(1, n_out + 1)]
+        inputs = [[named_value(book, name, source)] for name in names.input_names(n_in)]
+        targets = [[named_value(book, name, source)] for name in names.target_names(n_out)]
     changes["inputs"] = [list(row) for row in zip(*inputs)]
     changes["targets"] = [list(row) for row in zip(*targets)]
 
-    weights = [[[named_value(book, initial_name(weight_name(layer, j, k)), source)
-                 for k in range(1, n_inputs + 1)] for j in range(1, n_neurons + 1)]
-               for layer, (n_inputs, n_neurons) in enumerate(zip(spec.layers[:-1], spec.layers[1:]),
-                                                             start=1)]
+    weights = [[[named_value(book, initial_name(weight_name(layer.number, j, k)), source)
+                 for k in range(1, layer.inputs + 1)] for j in range(1, layer.neurons + 1)]
+               for layer in names.layers(spec.layers)]
     if not _same(weights, spec.initial_weights()):
         changes.update(weights=weights, init_seed=None)
     if spec.has_biases:
-        biases = [[named_value(book, initial_name(bias_name(layer, j)), source)
-                   for j in range(1, width + 1)] for layer, width in enumerate(spec.layers[1:], start=1)]
+        biases = [[named_value(book, initial_name(bias_name(layer.number, j)), source)
+                   for j in range(1, layer.neurons + 1)] for layer in names.layers(spec.layers)]
         if not _same(biases, spec.initial_biases()):
             changes.update(biases=biases, init_biases=False)
     if changes.get("init_seed", spec.init_seed) is None and spec.weights is None:

@@ -14,26 +14,25 @@ from pathlib import Path
 from typing import Callable
 
 from openpyxl.utils import get_column_letter
+from xlsxwriter.utility import xl_col_to_name
 
 from . import reader, workbook
 from .errors import UserError
 from .files import atomic_output, check_writable
-from .functions import excel_relative_difference
-from .layout import SPEC_SHEET
+from .layout import SPEC_SHEET, Layout
+from .tolerances import ACROSS_MACHINES_ABSOLUTE, RELATIVE, RELATIVE_DIFFERENCE_ABSOLUTE
 from .spec import Spec
 
 BACKUP_SUFFIX = ".backup.xlsx"
 # Parts of the package that only a person adds: charts and pictures beyond ours, comments.
 ADDED_PARTS = ("xl/charts/", "xl/drawings/", "xl/media/", "xl/comments", "xl/vbaProject", "xl/tables/")
 # The last digits of exp and log differ between CPUs and numpy builds (their SIMD paths). So a
-# workbook is current when its cached values agree to this (relative, or absolute near 0) and all
-# else is byte for byte. A gradient check's relative difference divides the noise of two nearly
-# equal losses by a gradient that may be tiny: those cells agree when they differ by less than
-# the smallest difference the check reports as a disagreement.
-CACHED_VALUE_TOLERANCE = 1e-9
-RELATIVE_DIFFERENCE_TOLERANCE = 1e-4
+# workbook is current when its cached values agree as tolerances.py says and all else is byte for
+# byte. A gradient check's relative difference divides the noise of two nearly equal losses by a
+# gradient that may be tiny: those cells agree when they differ by less than the smallest
+# difference the check reports as a disagreement (tolerances.RELATIVE_DIFFERENCE_ABSOLUTE).
 CACHED_VALUE = re.compile(rb"<v>([^<]*)</v>")
-RELATIVE_DIFFERENCE_FORMULA = b"<f>" + excel_relative_difference("", "").split(")")[0].encode()
+CELL_COLUMN = re.compile(rb'<c r="([A-Z]+)[0-9]+"')  # XlsxWriter's cell element, before its value
 
 
 def backup_path(path: Path) -> Path:
@@ -134,7 +133,8 @@ def stale(path: Path) -> list[str]:
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / path.name
         workbook.write(spec, fresh)
-        if not same_package(fresh, path):
+        loose = {xl_col_to_name(index).encode() for index in Layout(spec).relative_differences()}
+        if not same_package(fresh, path, loose):
             reasons.append(f"{path} differs from what backprop-xl writes for its spec")
     beside = path.with_suffix(".toml")
     if beside.exists():
@@ -146,29 +146,35 @@ def stale(path: Path) -> list[str]:
     return reasons
 
 
-def same_package(ours: Path, theirs: Path) -> bool:
-    """Whether two workbooks hold the same parts, equal but for the last digits of cached values."""
+def same_package(ours: Path, theirs: Path, loose: set[bytes] = frozenset()) -> bool:
+    """Whether two workbooks hold the same parts, equal but for the last digits of cached values;
+    `loose`: the columns (letters) of relative differences, which agree more loosely."""
     with zipfile.ZipFile(ours) as mine, zipfile.ZipFile(theirs) as other:
         names = mine.namelist()
         return names == other.namelist() and all(
-            _same_part(mine.read(name), other.read(name)) for name in names)
+            _same_part(mine.read(name), other.read(name), loose) for name in names)
 
 
-def _same_part(mine: bytes, other: bytes) -> bool:
+def _same_part(mine: bytes, other: bytes, loose: set[bytes]) -> bool:
     if mine == other:
         return True
     # split() alternates the text between cached values and the values themselves
     pieces, others = CACHED_VALUE.split(mine), CACHED_VALUE.split(other)
     return len(pieces) == len(others) and all(
-        a == b or (i % 2 == 1 and _close(a, b, pieces[i - 1].rsplit(b"<c ", 1)[-1]))
+        a == b or (i % 2 == 1 and _close(a, b, _column(pieces[i - 1]) in loose))
         for i, (a, b) in enumerate(zip(pieces, others)))
 
 
-def _close(a: bytes, b: bytes, cell: bytes) -> bool:
-    """Whether two cached values agree; `cell` is the XML of their cell before the value."""
-    noise = (RELATIVE_DIFFERENCE_TOLERANCE if RELATIVE_DIFFERENCE_FORMULA in cell
-             else CACHED_VALUE_TOLERANCE)
+def _column(before: bytes) -> bytes | None:
+    """The column letters of the cell whose value follows `before` (the XML up to it)."""
+    cells = CELL_COLUMN.findall(before[before.rfind(b"<c "):])
+    return cells[0] if cells else None
+
+
+def _close(a: bytes, b: bytes, loose: bool) -> bool:
+    """Whether two cached values agree; `loose` for a relative difference's."""
     try:
-        return math.isclose(float(a), float(b), rel_tol=CACHED_VALUE_TOLERANCE, abs_tol=noise)
+        return math.isclose(float(a), float(b), rel_tol=RELATIVE,
+                            abs_tol=RELATIVE_DIFFERENCE_ABSOLUTE if loose else ACROSS_MACHINES_ABSOLUTE)
     except ValueError:  # an error value such as #NUM!, or text
         return False

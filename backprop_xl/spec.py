@@ -17,6 +17,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from . import names
 from .errors import SpecError
 from .functions import ACTIVATION_NAMES, DEFAULT_LEAKY_SLOPE, FD_STEP, LOSSES, activation
 
@@ -195,9 +196,9 @@ class Spec:
             return [np.array(matrix, dtype=float) for matrix in self.weights]
         generator = np.random.default_rng(self.init_seed)
         drawn = []
-        for n_in, n_out in zip(self.layers[:-1], self.layers[1:]):
-            limit = math.sqrt(6.0 / (n_in + n_out))
-            weights = generator.uniform(-limit, limit, (n_out, n_in))
+        for layer in names.layers(self.layers):
+            limit = math.sqrt(6.0 / (layer.inputs + layer.neurons))
+            weights = generator.uniform(-limit, limit, (layer.neurons, layer.inputs))
             drawn.append(np.vectorize(lambda w: float(f"{w:.16g}"))(weights).reshape(weights.shape))
         return drawn
 
@@ -212,8 +213,17 @@ class Spec:
     @property
     def n_parameters(self) -> int:
         """The trained parameters: every weight, and the biases when they update."""
-        weights = sum(rows * columns for rows, columns in zip(self.layers[1:], self.layers[:-1]))
-        return weights + (sum(self.layers[1:]) if self.has_biases and self.update_biases else 0)
+        weights = sum(layer.inputs * layer.neurons for layer in names.layers(self.layers))
+        return weights + (sum(self.layers[1:]) if self.trains_biases else 0)
+
+    @property
+    def trains_biases(self) -> bool:
+        return self.has_biases and self.update_biases
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """The trained parameters in the order of every table (names.parameter_names)."""
+        return names.parameter_names(self.layers, self.trains_biases)
 
     @property
     def checks_gradient(self) -> bool:

@@ -20,11 +20,12 @@ from xlsxwriter.exceptions import XlsxWriterException
 from xlsxwriter.worksheet import Worksheet
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from . import __version__, engine, progress
+from . import __version__, engine, names, progress
 from .errors import UserError
 from .files import atomic_output
 from .layout import (DATA_SHEET, HEADER_ROW, OVERVIEW_SHEET, QUANTITY_FORMAT, SHEET, SPEC_MARKER,
-                     SPEC_SHEET, THRESHOLD_NAME, Layout, data_name)
+                     SPEC_SHEET, THRESHOLD_NAME, Layout)
+from .names import OVERFLOW
 from .spec import Spec
 
 # A fixed creation date makes the same spec give the same bytes.
@@ -100,7 +101,6 @@ def write(spec: Spec, path: Path, force: bool = False, plain_formulas: bool = Tr
 
 # Excel has no infinity or NaN: a formula whose value overflows shows #NUM!, so that is the value
 # a cell caches where the engine's number is not finite.
-OVERFLOW = "#NUM!"
 
 
 def overflow_note(step: int) -> str:
@@ -290,18 +290,17 @@ def _data_sheet(book, spec: Spec, styles) -> None:
     """The samples, one row each, every input and target column a defined name."""
     sheet = book.add_worksheet(DATA_SHEET)
     n_in, n_out = spec.layers[0], spec.layers[-1]
-    names = ([data_name("input", k, n_in) for k in range(1, n_in + 1)] +
-             [data_name("target", j, n_out) for j in range(1, n_out + 1)])
-    sheet.set_column(0, len(names), 12)
+    columns = names.input_names(n_in) + names.target_names(n_out)
+    sheet.set_column(0, len(columns), 12)
     sheet.freeze_panes(1, 1)
     _check(sheet.write_string(0, 0, "sample", styles["header:step"]))
-    for index, name in enumerate(names, start=1):
+    for index, name in enumerate(columns, start=1):
         _check(sheet.write_string(0, index, name, styles["header:parameters"]))
     for sample, (inputs, targets) in enumerate(zip(spec.inputs, spec.targets), start=1):
         _check(sheet.write_number(sample, 0, sample, styles["0"]))
         for index, value in enumerate(list(inputs) + list(targets), start=1):
             _check(sheet.write_number(sample, index, float(value), styles["input"]))
-    for index, name in enumerate(names, start=1):
+    for index, name in enumerate(columns, start=1):
         first = xl_rowcol_to_cell(1, index, row_abs=True, col_abs=True)
         last = xl_rowcol_to_cell(spec.n_samples, index, row_abs=True, col_abs=True)
         book.define_name(name, f"={DATA_SHEET}!{first}:{last}")
@@ -311,13 +310,14 @@ def _conditional_formats(sheet, layout: Layout, styles) -> None:
     """Small numbers in scientific notation (see SMALL); relative differences red above the
     gradient check's threshold cell, green at or below it."""
     first, last = HEADER_ROW + 1, HEADER_ROW + layout.spec.steps
+    relative_differences = layout.relative_differences()
     for index, column in enumerate(layout.columns):
         if column.number_format == QUANTITY_FORMAT:
             top = xl_rowcol_to_cell(first, index)
             sheet.conditional_format(first, index, last, index, {
                 "type": "formula", "criteria": f"=AND({top}<>0,ABS({top})<{SMALL})",
                 "format": styles["small"]})
-        elif column.key.startswith("reldiff_"):
+        elif index in relative_differences:
             for criteria, style in ((">", "disagree"), ("<=", "agree")):
                 sheet.conditional_format(first, index, last, index, {
                     "type": "cell", "criteria": criteria, "value": THRESHOLD_NAME,

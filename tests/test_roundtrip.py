@@ -117,7 +117,28 @@ def test_check_catches_a_stale_example(tmp_path, capsys):
     status, out, err = run(capsys, "regenerate", str(folder), "--check")
     assert status == 1
     assert "chain.xlsx" in out and "seed.toml" in out and "mazur" not in out
+    assert "3 of 5 workbook(s) current" in err  # chain and seed are stale
     assert snapshot(folder) == before
+
+
+def test_check_counts_a_workbook_stale_for_two_reasons_once(tmp_path, capsys):
+    folder = tmp_path / "workbooks"
+    shutil.copytree(EXAMPLES, folder)
+    book = folder / "chain.xlsx"
+    # a cached value changed, as a hand edit would, and the title of its spec file edited
+    with zipfile.ZipFile(EXAMPLES / "chain.xlsx") as source, zipfile.ZipFile(book, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            value = re.search(rb"</f><v>([0-9.]+)</v>", data)  # on the steps sheet
+            if item.filename.startswith("xl/worksheets/") and value:
+                data = data[:value.start(1)] + b"0.123456" + data[value.end(1):]
+            target.writestr(item, data)
+    spec = folder / "chain.toml"
+    spec.write_text(re.sub(r'(?m)^title = .*$', 'title = "edited"', spec.read_text()))
+    status, out, err = run(capsys, "regenerate", str(folder), "--check")
+    assert status == 1
+    assert out.count("stale: ") == 2 and "chain.xlsx" in out and "chain.toml" in out
+    assert "4 of 5 workbook(s) current" in err
 
 
 def tamper(path, address, pattern, replacement):

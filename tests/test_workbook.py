@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 import openpyxl
 import pytest
 
-from backprop_xl import engine, workbook
+from backprop_xl import engine, tolerances, workbook
 from backprop_xl.presets import preset
 from backprop_xl.spec import Spec
 from kinds import KINDS
@@ -65,11 +65,12 @@ def assert_close(actual, expected, where, name="", scale=None):
     where the gradient is near 0 anything, and where it is 0 (the noise unbounded) anything."""
     assert isinstance(actual, (int, float)), f"{where}: {actual!r} is not a number"
     if name.startswith("fd_"):
-        tolerance = {"rel": 1e-6, "abs": 1e-10}
+        tolerance = {"rel": tolerances.FINITE_DIFFERENCE_RELATIVE,
+                     "abs": tolerances.FINITE_DIFFERENCE_ABSOLUTE}
     elif name.startswith("reldiff_"):
-        tolerance = {"abs": 1e-4 + 1e-6 + 1e-10 / scale if scale else math.inf}
+        tolerance = {"abs": tolerances.relative_difference_tolerance(scale or None)}
     else:
-        tolerance = {"rel": 1e-9, "abs": 1e-13}
+        tolerance = {"rel": tolerances.RELATIVE, "abs": tolerances.ABSOLUTE}
     assert actual == pytest.approx(expected, **tolerance), where
 
 

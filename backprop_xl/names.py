@@ -1,0 +1,159 @@
+"""The names every part of backprop_xl shares, each spelled here once: the layers of a network, the
+machine names of its parameters and of every quantity of a step (the keys of the engine's columns,
+the workbook's columns and the UDFs' rows alike), the defined names of the workbook's data, and the
+limits and markers of Excel that several modules obey.
+
+The naming convention: layer 1 is the first after the inputs; w{l}_{j}_{k} is the weight from
+input k into neuron j of layer l (1-based), b{l}_{j} that neuron's bias; z{l}_{j} and a{l}_{j} are
+its sum and activation, dC_da{l}_{j} and da_dz{l}_{j} two factors of the chain rule, dz_d{w} the
+third, grad_{p} a parameter's gradient, new_{p} its updated value, fd_{p} its finite difference
+and reldiff_{p} how far the two differ. In batch mode with several samples a step, per-sample
+quantities end in _s{n}. x{k} and y{j} are the inputs and targets of the step's sample.
+
+It imports nothing of the package: every other module may use it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+EXCEL_COLUMNS = 16_384
+EXCEL_FORMULA_LENGTH = 8_192
+# What a cell shows where the engine's number is not finite: Excel has no inf or NaN, and an
+# overflowing formula gives #NUM!. The workbook caches it, the UDFs return it, verify expects it.
+OVERFLOW = "#NUM!"
+
+
+class Layer(NamedTuple):
+    """One layer of weights: its number (1 is the first after the inputs), how many inputs each
+    of its neurons takes and how many neurons it has."""
+
+    number: int
+    inputs: int
+    neurons: int
+
+
+def layers(sizes: Sequence[int]) -> list[Layer]:
+    """The layers of a network of `sizes` (inputs first, as spec.layers), in order."""
+    return [Layer(number, n_in, n_out)
+            for number, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1)]
+
+
+# --- parameters --------------------------------------------------------------------------------
+
+def weight_name(layer: int, neuron: int, source: int) -> str:
+    return f"w{layer}_{neuron}_{source}"
+
+
+def bias_name(layer: int, neuron: int) -> str:
+    return f"b{layer}_{neuron}"
+
+
+class Parameter(NamedTuple):
+    """A trained parameter's place: weight w{layer}_{neuron}_{source}, or bias b{layer}_{neuron}
+    (source None)."""
+
+    layer: int
+    neuron: int
+    source: int | None
+
+    @property
+    def name(self) -> str:
+        if self.source is None:
+            return bias_name(self.layer, self.neuron)
+        return weight_name(self.layer, self.neuron, self.source)
+
+
+def parameters(sizes: Sequence[int], trains_biases: bool) -> list[Parameter]:
+    """The trained parameters in the order of every table: layer by layer, weights (neuron by
+    neuron, input by input) then biases."""
+    found = []
+    for layer in layers(sizes):
+        found += [Parameter(layer.number, j, k) for j in range(1, layer.neurons + 1)
+                  for k in range(1, layer.inputs + 1)]
+        if trains_biases:
+            found += [Parameter(layer.number, j, None) for j in range(1, layer.neurons + 1)]
+    return found
+
+
+def parameter_names(sizes: Sequence[int], trains_biases: bool) -> list[str]:
+    return [parameter.name for parameter in parameters(sizes, trains_biases)]
+
+
+def initial_name(parameter: str) -> str:
+    """The defined name of a parameter's cell of step 1."""
+    return f"init_{parameter}"
+
+
+# --- the data ----------------------------------------------------------------------------------
+
+def data_name(kind: str, index: int, width: int) -> str:
+    """The defined name of an input or target column: plain when there is only one."""
+    return kind if width == 1 else f"{kind}_{index}"
+
+
+def input_names(width: int) -> list[str]:
+    return [data_name("input", k, width) for k in range(1, width + 1)]
+
+
+def target_names(width: int) -> list[str]:
+    return [data_name("target", j, width) for j in range(1, width + 1)]
+
+
+# --- the quantities of a step: column keys -----------------------------------------------------
+
+def sample_suffix(step_samples: int, sample: int) -> str:
+    """How per-sample names end (sample is 0-based): nothing when a step uses one sample."""
+    return "" if step_samples == 1 else f"_s{sample + 1}"
+
+
+def neuron_name(layer: int, neuron: int) -> str:
+    return f"{layer}_{neuron}"
+
+
+def input_key(k: int) -> str:
+    return f"x{k}"
+
+
+def target_key(j: int) -> str:
+    return f"y{j}"
+
+
+def z_key(layer: int, j: int, suffix: str = "") -> str:
+    return f"z{neuron_name(layer, j)}{suffix}"
+
+
+def a_key(layer: int, j: int, suffix: str = "") -> str:
+    return f"a{neuron_name(layer, j)}{suffix}"
+
+
+def cost_key(suffix: str = "") -> str:
+    return "C" + suffix
+
+
+def dC_da_key(layer: int, j: int, suffix: str = "") -> str:
+    return f"dC_da{neuron_name(layer, j)}{suffix}"
+
+
+def da_dz_key(layer: int, j: int, suffix: str = "") -> str:
+    return f"da_dz{neuron_name(layer, j)}{suffix}"
+
+
+def dz_dw_key(weight: str, suffix: str = "") -> str:
+    return f"dz_d{weight}{suffix}"
+
+
+def gradient_key(parameter: str, suffix: str = "") -> str:
+    return f"grad_{parameter}{suffix}"
+
+
+def new_key(parameter: str) -> str:
+    return f"new_{parameter}"
+
+
+def finite_difference_key(parameter: str) -> str:
+    return f"fd_{parameter}"
+
+
+def relative_difference_key(parameter: str) -> str:
+    return f"reldiff_{parameter}"
