@@ -106,13 +106,14 @@ def generate(spec, output, steps, learning_rate, gradient_check, force):
     cells and the previous row, stored with the engine's value. An existing file is left alone
     unless --force.
     """
-    run, name = load_spec(spec)
-    run = overridden(run, steps=steps, learning_rate=learning_rate, gradient_check=gradient_check)
+    run_spec, name = load_spec(spec)
+    run_spec = overridden(run_spec, steps=steps, learning_rate=learning_rate,
+                          gradient_check=gradient_check)
     output = output or Path(f"{name}.xlsx")
     check_writable(output, force)
     from . import workbook  # the writing, reading and checking modules load when used:
-    overflow = workbook.write(run, output, force=force)  # `trace`, `presets` start faster
-    click.echo(f"wrote {output} ({run.steps} steps)", err=True)
+    overflow = workbook.write(run_spec, output, force=force)  # `trace`, `presets` start faster
+    click.echo(f"wrote {output} ({run_spec.steps} steps)", err=True)
     warn_overflow(overflow)
 
 
@@ -130,8 +131,8 @@ def spec_command(spec, output, steps, learning_rate, force):
     Each key is followed by a comment saying what it means; README.md's section "The spec" has
     the whole table.
     """
-    run, _ = load_spec(spec)
-    text = overridden(run, steps=steps, learning_rate=learning_rate).to_toml()
+    run_spec, _ = load_spec(spec)
+    text = overridden(run_spec, steps=steps, learning_rate=learning_rate).to_toml()
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -160,17 +161,17 @@ def trace(spec, format_, output, steps, learning_rate, force):
 
     Records are written as the steps run, so a long run needs no more memory than a short one.
     """
-    run, _ = load_spec(spec)
-    run = overridden(run, steps=steps, learning_rate=learning_rate)
+    run_spec, _ = load_spec(spec)
+    run_spec = overridden(run_spec, steps=steps, learning_rate=learning_rate)
     if output is None:
         # A reader that stops early (`| head`) closes the pipe: click catches the EPIPE, silences
         # the final flush and exits with status 1, no traceback, which is what we want too.
-        warn_overflow(export.write(run, sys.stdout.buffer, format_,
+        warn_overflow(export.write(run_spec, sys.stdout.buffer, format_,
                                    progress_bar=not sys.stdout.isatty()))
         return
     with atomic_output(output, force) as temporary:
         with temporary.open("wb") as stream:
-            overflow = export.write(run, stream, format_, progress_bar=True)
+            overflow = export.write(run_spec, stream, format_, progress_bar=True)
     warn_overflow(overflow)
 
 

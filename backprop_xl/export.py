@@ -1,7 +1,7 @@
 """The trace as text: one record per step (step, loss, every trained parameter, its gradient),
 streamed as CSV or JSON Lines while the engine runs, so no run is ever held in memory whole.
 
-Names follow DESIGN.md: a parameter's value is the one at the start of the step, and grad_<name> is
+Names follow names.py: a parameter's value is the one at the start of the step, and grad_<name> is
 the gradient that step computes for it (averaged over the step's samples). Numbers are written in
 their shortest form that reads back as the same float; JSON has no NaN or infinity and writes them
 as null, CSV as nan, inf and -inf.

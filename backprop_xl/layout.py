@@ -206,7 +206,6 @@ class Layout:
         self.loss = LOSSES[spec.loss]
         self.depth = len(spec.layers) - 1  # layers of weights
         self.step_samples = spec.step_samples
-        self.per_row_sample = spec.step_samples < spec.n_samples
         self.data_on_sheet = spec.n_samples > 1  # one sample's data sits among the parameters
         self.parameters = spec.parameter_names
         # where each parameter sits in the network, for the formulas that move one of them
@@ -308,13 +307,13 @@ class Layout:
 
     def input_ref(self, r: Row, sample: int, k: int) -> str:
         name = data_name("input", k, self.spec.layers[0])
-        if self.per_row_sample:
+        if self.spec.cycles_samples:
             return r[names.input_key(k)]
         return f"INDEX({name},{sample + 1})" if self.step_samples > 1 else name
 
     def target_ref(self, r: Row, sample: int, j: int) -> str:
         name = data_name("target", j, self.spec.layers[-1])
-        if self.per_row_sample:
+        if self.spec.cycles_samples:
             return r[names.target_key(j)]
         return f"INDEX({name},{sample + 1})" if self.step_samples > 1 else name
 
@@ -426,7 +425,7 @@ class Layout:
         inputs and targets."""
         spec = self.spec
         columns = [Column("step", "step", None, WORDS["step"], None, "step", "0")]
-        if not self.per_row_sample:
+        if not self.spec.cycles_samples:
             return columns
         n = spec.n_samples
         columns.append(Column("sample", "sample", None, WORDS["sample"].format(n=n),

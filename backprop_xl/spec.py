@@ -217,6 +217,12 @@ class Spec:
         return weights + (sum(self.layers[1:]) if self.trains_biases else 0)
 
     @property
+    def cycles_samples(self) -> bool:
+        """Whether each step trains on one sample of several, the next step on the next (stochastic
+        mode with more than one sample); else every step uses the same samples."""
+        return self.step_samples < self.n_samples
+
+    @property
     def trains_biases(self) -> bool:
         return self.has_biases and self.update_biases
 

@@ -76,7 +76,8 @@ PHASE_COLOURS = {"step": "#D9D9D9", "parameters": "#BDD7EE", "forward": "#E2EFDA
 
 # The only functions our formulas call. None is one of the newer Excel functions that XlsxWriter
 # rewrites with an _xlfn. prefix, so its search for them, some 29 regular expressions run on every
-# formula and most of the writing time (DESIGN.md), can be skipped; tests hold the bytes equal.
+# formula and most of the writing time (docs/performance.md), can be skipped; tests hold the
+# bytes equal.
 FORMULA_FUNCTIONS = ("ABS", "AVERAGE", "EXP", "IF", "INDEX", "LN", "MAX", "MIN", "MOD", "TANH")
 
 

@@ -57,7 +57,7 @@ def trains_biases(spec):
 
 
 def reference_names(spec):
-    """DESIGN.md's names in table order: per layer, weights row-major, then biases if trained."""
+    """docs/design.md's names in table order: per layer, weights row-major, then biases if trained."""
     names = []
     for layer, (n_in, n_out) in enumerate(zip(spec.layers[:-1], spec.layers[1:]), start=1):
         names += [f"w{layer}_{j}_{k}" for j in range(1, n_out + 1) for k in range(1, n_in + 1)]
@@ -239,7 +239,7 @@ COMBINATIONS = [(a, l) for a in ACTIVATION_NAMES for l in LOSS_NAMES]
 
 # --- 1. Mazur's published numbers ----------------------------------------------------------------
 
-# Mazur's w1..w8 in DESIGN.md's names: w1, w2 into h1; w3, w4 into h2; w5, w6 into o1; w7, w8 into o2.
+# Mazur's w1..w8 in docs/design.md's names: w1, w2 into h1; w3, w4 into h2; w5, w6 into o1; w7, w8 into o2.
 MAZUR_NAMES = {"w1": "w1_1_1", "w2": "w1_1_2", "w3": "w1_2_1", "w4": "w1_2_2",
                "w5": "w2_1_1", "w6": "w2_1_2", "w7": "w2_2_1", "w8": "w2_2_2"}
 MAZUR_PUBLISHED_AFTER_ONE_STEP = {
@@ -468,7 +468,7 @@ def test_xor_learns_xor():
     def sigmoid(z):
         return 1 / (1 + math.exp(-z))
 
-    def forward(x1, x2):  # the 2-2-1 network, with the names of DESIGN.md
+    def forward(x1, x2):  # the 2-2-1 network, with the names of docs/design.md
         h = [sigmoid(final[f"w1_{j}_1"] * x1 + final[f"w1_{j}_2"] * x2 + final[f"b1_{j}"])
              for j in (1, 2)]
         return sigmoid(final["w2_1_1"] * h[0] + final["w2_1_2"] * h[1] + final["b2_1"])

@@ -43,7 +43,7 @@ def test_bp_step_is_the_engines_first_seed_step_exactly(seed):
     row = udfs.BP_STEP(1.5, 0.8, 0.5, 0.1)
     record = next(engine.run(seed)).record()
     assert row == [[record[name] for name, _ in udfs.STEP_ROW]]
-    # z, a, C, dC/da, da/dz, dz/dw, dC/dw, w' of the lesson (DESIGN.md)
+    # z, a, C, dC/da, da/dz, dz/dw, dC/dw, w' of the lesson, worked by hand (tests/test_engine.py)
     assert [round(value, 6) for value in row[0]] == [
         1.2, 0.768525, 0.072106, 0.537050, 0.177894, 1.5, 0.143307, 0.785669]
 
