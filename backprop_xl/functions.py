@@ -306,10 +306,19 @@ def activation(name: str, leaky_slope: float = DEFAULT_LEAKY_SLOPE) -> Activatio
     return leaky_relu(leaky_slope) if name == "leaky_relu" else _FIXED_ACTIVATIONS[name]
 
 
+def numbered_form(function):
+    """Marks a numbered form (below): a function that picks an activation or a loss by its number.
+    A traced step (kernels.straight_line_step) runs these, not records them: each layer's number
+    is known when tracing, so the trace records a call to the very function picked."""
+    function.numbered_form = True
+    return function
+
+
 # The engine's numbered forms: activation and loss by their index in ACTIVATION_NAMES and LOSSES,
 # which compiled code can take where it cannot take a function (tests/test_functions.py holds each
 # number to its name).
 
+@numbered_form
 def activation_value(code, z, slope):
     if code == 0:
         return _sigmoid(z)
@@ -324,6 +333,7 @@ def activation_value(code, z, slope):
     return _softplus(z)
 
 
+@numbered_form
 def activation_derivative(code, z, a, slope):
     if code == 0:
         return _sigmoid_derivative(z, a)
@@ -338,6 +348,7 @@ def activation_derivative(code, z, a, slope):
     return _softplus_derivative(z, a)
 
 
+@numbered_form
 def loss_value(code, a, y):
     if code == 0:
         return _squared_error(a, y)
@@ -346,6 +357,7 @@ def loss_value(code, a, y):
     return _cross_entropy(a, y)
 
 
+@numbered_form
 def loss_derivative(code, a, y):
     if code == 0:
         return _squared_error_derivative(a, y)

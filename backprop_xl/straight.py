@@ -2,7 +2,7 @@
 to them, and get back the source of a function that does just that, one statement an operation,
 with no loops, indexing or dispatch left.
 
-The engine uses it to specialise its step (the same functions numba compiles) to one network:
+kernels.py uses it to specialise its step (the same functions numba compiles) to one network:
 CPython then runs a step several times faster than it runs the loops. Every operation is pure, so
 an expression met twice (a layer that a finite difference's probe leaves unchanged, say) is
 computed once; results are bit for bit those of the loops, in the same order of operations.
@@ -40,17 +40,18 @@ class Tape:
 
     def source(self, name: str, parameters: Iterable[str], results: Iterable) -> str:
         """A function `name` of the parameters that runs the statements and returns the results
-        (traced numbers or constants) as a tuple."""
+        (traced numbers, constants, or tuples of them) as a tuple."""
         body = "".join(f"    {statement}\n" for statement in self.statements)
-        return (f"def {name}({', '.join(parameters)}):\n{body}"
-                f"    return ({''.join(_text(result) + ', ' for result in results)})\n")
+        return f"def {name}({', '.join(parameters)}):\n{body}    return {_text(tuple(results))}\n"
 
 
 def _text(value) -> str:
-    """How the source writes a traced number or a constant (numpy's own numbers included, whose
-    repr is not Python)."""
+    """How the source writes a traced number, a constant (numpy's own numbers included, whose
+    repr is not Python) or a tuple of them."""
     if isinstance(value, Traced):
         return value.name
+    if isinstance(value, tuple):
+        return f"({''.join(_text(item) + ', ' for item in value)})"
     if isinstance(value, float):
         return repr(float(value)) if math.isfinite(value) else f"float('{float(value)!r}')"
     return repr(operator.index(value))

@@ -1,0 +1,513 @@
+"""The kernels: one training step, written once as loops over flat arrays, and the three ways it
+runs. A kernel takes a run's settings and parameters and fills a Block, one row a step of every
+quantity the step computes; what the numbers are called and how a reader gets them is engine.py's.
+
+The step (_step, and the _forward, _losses, _backward and _finite_differences it calls, which call
+the activations and losses of functions.py by number) runs one of three ways:
+
+1. Traced into straight-line Python (straight_line_step): run once on numbers that record what is
+   done to them (straight.py), it becomes a Python function for the network at hand with no loops,
+   indexing or dispatch left, which CPython runs some 10 times faster than the loops. Most runs.
+2. Compiled by numba (compiled_train): under 1 µs a step, but loading numba and the cached kernel
+   takes about 1.2 s and 125 MB. Long runs of the engine alone (`backprop-xl trace`), and networks
+   too large to trace. numba is optional (pip install 'backprop_xl[fast]'); without it, these runs
+   take way 1 or 3, with the same numbers, only slower.
+3. The loops themselves, run by CPython on numpy's numbers (_train): where the traced step's Python
+   floats raise (an overflow, a log of 0) and numpy's give inf or NaN, and for networks too large
+   to trace when numba is missing.
+
+Kernel chooses for a run: numba when worth_compiling says its load time pays (and numba is
+installed), else the traced step when the network's work is at most STRAIGHT_LINE_WORK, else the
+loops. All three do the same operations in the same order, so they give the same numbers (numba's
+exp, log and tanh may round a last bit differently from numpy's and math's).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import sys
+import types
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from . import functions, straight
+from .functions import (ACTIVATION_NAMES, LOSSES, activation_derivative, activation_value,
+                        loss_derivative, loss_value)
+from .names import layers
+from .spec import Spec
+
+# --- what a step works on ----------------------------------------------------------------------
+# The parameters live in two flat vectors: w holds every weight, layer after layer, each layer's
+# matrix row by row (neuron j, input k); b holds one bias per neuron, layer after layer (zeros for
+# a network without biases). Neuron-shaped arrays (z, a, dC/da, ...) have one row per sample and
+# one column per neuron, in the same order.
+
+
+class Settings(NamedTuple):
+    """What every step of a run uses and no step changes."""
+
+    sizes: np.ndarray  # the layers' widths, inputs first (int64)
+    codes: np.ndarray  # each layer's activation, by its number in functions.ACTIVATION_NAMES
+    slope: float  # leaky_relu's slope
+    loss_code: int  # the loss, by its number in functions.LOSSES
+    chain_rule: bool  # False: the lesson as shown on screen, without the factor dz/dw
+    update_biases: bool  # the biases train (spec.trains_biases)
+    check: bool  # compute the gradient check's central differences
+    h: float  # the central differences' step
+    rate: float  # the learning rate
+
+    @classmethod
+    def of(cls, spec: Spec, gradient_check: bool) -> "Settings":
+        return cls(
+            sizes=np.array(spec.layers, dtype=np.int64),
+            codes=np.array([ACTIVATION_NAMES.index(name) for name in spec.activations],
+                           dtype=np.int64),
+            slope=float(spec.leaky_slope), loss_code=list(LOSSES).index(spec.loss),
+            chain_rule=spec.gradient == "chain_rule", update_biases=spec.trains_biases,
+            check=gradient_check, h=float(spec.fd_step), rate=float(spec.learning_rate))
+
+
+class Block(NamedTuple):
+    """Consecutive steps of a run, every quantity with one row per step (then sample, then
+    weight or neuron in the order of the flat vectors)."""
+
+    samples: np.ndarray  # the first sample each step uses (0-based)
+    weights: np.ndarray  # at the start of the step
+    biases: np.ndarray
+    z: np.ndarray
+    a: np.ndarray
+    losses: np.ndarray  # per sample, summed over the outputs
+    dC_da: np.ndarray
+    da_dz: np.ndarray
+    weight_gradients: np.ndarray  # per sample
+    bias_gradients: np.ndarray
+    mean_weight_gradients: np.ndarray  # averaged over the step's samples: what the update uses
+    mean_bias_gradients: np.ndarray
+    new_weights: np.ndarray
+    new_biases: np.ndarray
+    fd_weights: np.ndarray  # central differences, when the step checks its gradient
+    fd_biases: np.ndarray
+
+    @staticmethod
+    def shapes(steps: int, samples: int, weights: int, neurons: int) -> dict[str, tuple]:
+        shapes = {"samples": (steps,), "weights": (steps, weights), "losses": (steps, samples),
+                  "weight_gradients": (steps, samples, weights)}
+        for name in ("mean_weight_gradients", "new_weights", "fd_weights"):
+            shapes[name] = (steps, weights)
+        for name in ("biases", "mean_bias_gradients", "new_biases", "fd_biases"):
+            shapes[name] = (steps, neurons)
+        for name in ("z", "a", "dC_da", "da_dz", "bias_gradients"):
+            shapes[name] = (steps, samples, neurons)
+        return {name: shapes[name] for name in Block._fields}
+
+    @classmethod
+    def empty(cls, steps: int, samples: int, weights: int, neurons: int) -> "Block":
+        return cls(**{name: np.zeros(shape, dtype=np.int64 if name == "samples" else float)
+                      for name, shape in cls.shapes(steps, samples, weights, neurons).items()})
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple], fields: tuple[str, ...], samples: int, weights: int,
+                  neurons: int) -> "Block":
+        """A block from one tuple a step, holding the numbers of every field named in `fields`,
+        in that order, each field's flattened."""
+        assert sorted(fields) == sorted(cls._fields), fields
+        shapes = cls.shapes(len(rows), samples, weights, neurons)
+        table = np.array(rows, dtype=float).reshape(len(rows), -1)
+        block, start = {}, 0
+        for name in fields:
+            width = int(np.prod(shapes[name][1:], dtype=np.int64))
+            block[name] = table[:, start:start + width].reshape(shapes[name])
+            start += width
+        block["samples"] = block["samples"].astype(np.int64)
+        return cls(**block)
+
+
+class Scratch(NamedTuple):
+    """Arrays a step computes in and every step reuses, so that a step allocates nothing."""
+
+    upstream: np.ndarray  # dC/da of the layer at hand: (samples, widest layer)
+    below: np.ndarray  # dC/da of the layer below it, the same shape
+    probe_z: np.ndarray  # z and a of a finite difference's forward pass: (samples, neurons)
+    probe_a: np.ndarray
+    probe_losses: np.ndarray  # and its losses: (samples,)
+
+
+# --- the step ----------------------------------------------------------------------------------
+# Written as loops over plain arrays, with what numba compiles, so that the very same functions run
+# as Python, compiled, or traced (see the module's docstring). Each array taken out of a NamedTuple
+# (settings.sizes, block.z[t]) costs numba a reference count up and down, atomic operations that
+# add up to a third of a small network's step: so _step and _finite_differences take them out once,
+# at their top, and the functions called most often (_forward) take plain arrays.
+
+
+def _forward(sizes, codes, slope, w, b, x, z, a):
+    """Fill z and a of every neuron for the samples x (one row each), for layers of widths
+    sizes with activations codes."""
+    weight, neuron = 0, 0
+    inputs = x
+    for layer in range(len(sizes) - 1):
+        n_in, n_out = sizes[layer], sizes[layer + 1]
+        for s in range(x.shape[0]):
+            for j in range(n_out):
+                total = 0.0
+                for k in range(n_in):
+                    total += w[weight + j * n_in + k] * inputs[s, k]
+                z[s, neuron + j] = total + b[neuron + j]
+                a[s, neuron + j] = activation_value(codes[layer], z[s, neuron + j], slope)
+        inputs = a[:, neuron:neuron + n_out]
+        weight += n_in * n_out
+        neuron += n_out
+
+
+def _losses(loss_code, a, y, losses):
+    """Each sample's loss, summed over the outputs (the last columns of a)."""
+    first = a.shape[1] - y.shape[1]
+    for s in range(y.shape[0]):
+        total = 0.0
+        for j in range(y.shape[1]):
+            total += loss_value(loss_code, a[s, first + j], y[s, j])
+        losses[s] = total
+
+
+def _backward(settings, w, x, y, z, a, dC_da, da_dz, weight_gradients, bias_gradients, scratch):
+    """Fill every factor of the chain rule and each sample's gradients, from the output layer
+    down, given z and a."""
+    sizes, codes, slope = settings.sizes, settings.codes, settings.slope
+    neuron_end, weight_end = z.shape[1], w.shape[0]
+    upstream, below = scratch.upstream, scratch.below
+    for s in range(y.shape[0]):
+        for j in range(y.shape[1]):
+            upstream[s, j] = loss_derivative(settings.loss_code,
+                                             a[s, neuron_end - y.shape[1] + j], y[s, j])
+    for layer in range(len(sizes) - 2, -1, -1):
+        n_in, n_out = sizes[layer], sizes[layer + 1]
+        neuron, weight = neuron_end - n_out, weight_end - n_in * n_out
+        inputs = x if layer == 0 else a[:, neuron - n_in:neuron]  # dz/dw
+        for s in range(x.shape[0]):
+            for j in range(n_out):
+                n = neuron + j
+                dC_da[s, n] = upstream[s, j]
+                da_dz[s, n] = activation_derivative(codes[layer], z[s, n], a[s, n], slope)
+                delta = upstream[s, j] * da_dz[s, n]  # dC/dz
+                bias_gradients[s, n] = delta  # dz/db = 1
+                for k in range(n_in):
+                    # The lesson as shown on screen leaves the factor dz/dw out of the product.
+                    factor = inputs[s, k] if settings.chain_rule else 1.0
+                    weight_gradients[s, weight + j * n_in + k] = delta * factor
+            for k in range(n_in):
+                total = 0.0
+                for j in range(n_out):
+                    total += bias_gradients[s, neuron + j] * w[weight + j * n_in + k]
+                below[s, k] = total
+        upstream, below = below, upstream
+        neuron_end, weight_end = neuron, weight
+
+
+def _finite_differences(values, differences, settings, w, b, x, y, scratch):
+    """Central differences (C(p + h) - C(p - h)) / 2h of the step's cost for each entry p of
+    `values` (w or b itself), into `differences`."""
+    sizes, codes, slope, loss_code, h = (settings.sizes, settings.codes, settings.slope,
+                                         settings.loss_code, settings.h)
+    z, a, losses = scratch.probe_z, scratch.probe_a, scratch.probe_losses
+    for i in range(values.shape[0]):
+        kept = values[i]
+        values[i] = kept + h
+        _forward(sizes, codes, slope, w, b, x, z, a)
+        up = _cost(loss_code, a, y, losses)
+        values[i] = kept - h
+        _forward(sizes, codes, slope, w, b, x, z, a)
+        down = _cost(loss_code, a, y, losses)
+        values[i] = kept
+        differences[i] = (up - down) / (2 * h)
+
+
+def _cost(loss_code, a, y, losses):
+    """Fill each sample's loss and return their mean, the cost C, summed in sample order."""
+    _losses(loss_code, a, y, losses)
+    total = 0.0
+    for s in range(losses.shape[0]):
+        total += losses[s]
+    return total / losses.shape[0]
+
+
+def _mean(per_sample, mean):
+    """The mean over samples (rows) of each column, summed in sample order as numpy does."""
+    for i in range(per_sample.shape[1]):
+        total = 0.0
+        for s in range(per_sample.shape[0]):
+            total += per_sample[s, i]
+        mean[i] = total / per_sample.shape[0]
+
+
+def _step(settings, w, b, x, y, block, t, scratch):
+    """One step on the samples x, y, into row t of block: every field from z to fd_biases. Every
+    gradient uses the step's parameters w and b; then each parameter moves, in place, by its
+    gradient averaged over the samples."""
+    # Row t of every field, each taken once here, before any call or branch: numba then drops
+    # most of their reference counting.
+    z, a, losses = block.z[t], block.a[t], block.losses[t]
+    dC_da, da_dz = block.dC_da[t], block.da_dz[t]
+    weight_gradients, bias_gradients = block.weight_gradients[t], block.bias_gradients[t]
+    mean_weight_gradients = block.mean_weight_gradients[t]
+    mean_bias_gradients = block.mean_bias_gradients[t]
+    fd_weights, fd_biases = block.fd_weights[t], block.fd_biases[t]
+    _forward(settings.sizes, settings.codes, settings.slope, w, b, x, z, a)
+    _losses(settings.loss_code, a, y, losses)
+    _backward(settings, w, x, y, z, a, dC_da, da_dz, weight_gradients, bias_gradients, scratch)
+    if settings.check:
+        _finite_differences(w, fd_weights, settings, w, b, x, y, scratch)
+        if settings.update_biases:
+            _finite_differences(b, fd_biases, settings, w, b, x, y, scratch)
+    _mean(weight_gradients, mean_weight_gradients)
+    _mean(bias_gradients, mean_bias_gradients)
+    for i in range(w.shape[0]):
+        w[i] = w[i] - settings.rate * mean_weight_gradients[i]
+    if settings.update_biases:
+        for i in range(b.shape[0]):
+            b[i] = b[i] - settings.rate * mean_bias_gradients[i]
+
+
+def _train(settings, inputs, targets, cycles_samples, first, w, b, block):
+    """Steps first, first + 1, ... into the rows of block, one row per step, on the samples of
+    inputs and targets (cycles_samples: one a step, cycling; else all of them each step); w and b end
+    as the parameters after the last step."""
+    samples, widest, neurons = block.losses.shape[1], settings.sizes.max(), b.shape[0]
+    scratch = Scratch(upstream=np.empty((samples, widest)), below=np.empty((samples, widest)),
+                      probe_z=np.empty((samples, neurons)), probe_a=np.empty((samples, neurons)),
+                      probe_losses=np.empty(samples))
+    for t in range(block.losses.shape[0]):
+        sample = _first_sample(cycles_samples, first + t, inputs.shape[0])
+        block.samples[t] = sample
+        block.weights[t] = w
+        block.biases[t] = b
+        _step(settings, w, b, inputs[sample:sample + samples], targets[sample:sample + samples],
+              block, t, scratch)
+        block.new_weights[t] = w
+        block.new_biases[t] = b
+
+
+def _first_sample(cycles_samples, step, n_samples):
+    """The first sample step `step` uses: one sample a step, in order, cycling; or all of them."""
+    return (step - 1) % n_samples if cycles_samples else 0
+
+
+# --- way 1: the step traced into straight-line Python ------------------------------------------
+
+# The fields of a Block row that _step fills (the rest, _train's bookkeeping, are the sample and
+# the parameters before and after the step).
+STEP_FIELDS = ("z", "a", "losses", "dC_da", "da_dz", "weight_gradients", "bias_gradients",
+               "mean_weight_gradients", "mean_bias_gradients", "fd_weights", "fd_biases")
+
+
+@functools.lru_cache(maxsize=64)  # a spreadsheet's functions call the same few networks over
+def straight_line_step(sizes: tuple[int, ...], codes: tuple[int, ...], loss_code: int,
+                       chain_rule: bool, update_biases: bool, check: bool, samples: int):
+    """_step traced for one network, as a Python function of its parameters (weights, then
+    biases), the step's numbers (inputs, then targets, sample by sample), then slope, h and rate.
+    It returns two tuples: the new parameters (weights, then biases), and the numbers of every
+    field of STEP_FIELDS, in that order, each field's flattened."""
+    tape = straight.Tape()
+    # Each call to a function of functions.py is recorded, not made, except the numbered forms':
+    # those run, and pick by a number known now the function whose call is recorded.
+    recorded = {name: tape.call(name) for name, value in vars(functions).items()
+                if isinstance(value, types.FunctionType)
+                and not getattr(value, "numbered_form", False)}
+    traced = straight.rebind([functions, sys.modules[__name__]], recorded)
+
+    def numbers(prefix: str, *shape: int) -> np.ndarray:
+        """An array of the traced function's inputs, named prefix + index (w0, x0_1, ...)."""
+        array = np.empty(shape, dtype=object)
+        for index in np.ndindex(*shape):
+            array[index] = tape.number(prefix + "_".join(map(str, index)))
+        return array
+
+    def zeros(*shape: int) -> np.ndarray:
+        """An array of constants 0.0, what a field the step leaves alone holds."""
+        return np.full(shape, 0.0, dtype=object)
+
+    n_weights = sum(layer.inputs * layer.neurons for layer in layers(sizes))
+    n_neurons = sum(sizes[1:])
+    w, b = numbers("w", n_weights), numbers("b", n_neurons)
+    x, y = numbers("x", samples, sizes[0]), numbers("y", samples, sizes[-1])
+    fixed = Settings(sizes=np.array(sizes), codes=np.array(codes), slope=tape.number("slope"),
+                     loss_code=loss_code, chain_rule=chain_rule, update_biases=update_biases,
+                     check=check, h=tape.number("h"), rate=tape.number("rate"))
+    parameters = [item.name for part in (w, b, x, y) for item in part.ravel()]
+    row = Block(**{name: zeros(*shape) for name, shape
+                   in Block.shapes(1, samples, n_weights, n_neurons).items()})  # one step's
+    scratch = Scratch(upstream=zeros(samples, max(sizes)), below=zeros(samples, max(sizes)),
+                      probe_z=zeros(samples, n_neurons), probe_a=zeros(samples, n_neurons),
+                      probe_losses=zeros(samples))
+    traced["_step"](fixed, w, b, x, y, row, 0, scratch)  # w and b now hold the new parameters
+    computed = tuple(item for name in STEP_FIELDS for item in getattr(row, name)[0].ravel())
+    source = tape.source("step", parameters + ["slope", "h", "rate"], [(*w, *b), computed])
+    namespace = dict(functions.on_floats())
+    exec(compile(source, "<backprop_xl: _step traced>", "exec"), namespace)
+    return namespace["step"]
+
+
+# --- way 2: the loops compiled by numba --------------------------------------------------------
+
+@functools.cache
+def numba_available() -> bool:
+    """Whether numba can be imported: it is optional (the `fast` extra). Asked only when a run
+    would compile, since importing numba takes about a second."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@functools.cache
+def compiled_train():
+    """_train compiled by numba, with every function it calls."""
+    import numba
+    from numba.extending import register_jitable
+
+    sources = [functions, sys.modules[__name__]]
+    for module in sources:
+        for function in vars(module).values():
+            if isinstance(function, types.FunctionType) and function.__module__ == module.__name__:
+                register_jitable(inline="always" if function is _step else "never")(function)
+    # numba's cache notices a change to this file only, not to functions.py: keep the cache in a
+    # folder named by the digest of both.
+    digest = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in sources)).hexdigest()
+    numba.config.CACHE_DIR = str(_cache_home() / "backprop_xl" / f"numba-{digest[:16]}")
+    # error_model="numpy": a division by zero gives inf or NaN, as in numpy, not an exception.
+    return numba.njit(_train, error_model="numpy", cache=True, nogil=True)
+
+
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+# --- which way runs ----------------------------------------------------------------------------
+# The traced step takes about 1.5 µs a step plus 0.1 µs for each weight and neuron of each pass
+# through the network (one pass per sample the step uses, and for the gradient check two more per
+# parameter); the trace itself grows with that work, so past STRAIGHT_LINE_WORK the loops run as
+# they are instead (some 10 times slower). numba's kernel: under 1 µs a step, but numba and the
+# cached kernel take about 1.2 s to load (some 15 s to compile, the first time on a machine) and
+# add about 125 MB to a process of about 40 MB. Measured on this project's 2-core machine, where
+# benchmarks/run.py measures the engine as generate runs it.
+PYTHON_STEP_MICROSECONDS = 1.5
+PYTHON_WORK_MICROSECONDS = 0.1
+STRAIGHT_LINE_WORK = 100_000
+COMPILE_AFTER_SECONDS = 1.2
+# The loops run as Python take some 5 to 25 times the traced step's time (measured: seed to an
+# 8-8-2 network with the gradient check).
+LOOPS_SLOWDOWN = 10
+# A command that writes or reads a workbook spends at least this long on each cell of a step's row
+# (generate: 12 to 18 µs a cell); next to that, the engine's share is what counts, not its time.
+CELL_MICROSECONDS = 10
+ENGINE_SHARE = 0.05
+# A run that would take longer than this in Python for want of numba says how to install it
+# (`backprop-xl trace`). Shorter ones gain little: seed's longest run, 1,048,575 steps, takes
+# about as long in Python as numba takes to load and run it.
+SLOW_PYTHON_SECONDS = 10
+
+
+def _work(spec: Spec, gradient_check: bool) -> int:
+    """The weights and neurons a step passes through: what a step's time grows with."""
+    units = sum(layer.inputs * layer.neurons + layer.neurons for layer in layers(spec.layers))
+    passes = 1 + (2 * spec.n_parameters if gradient_check else 0)
+    return spec.step_samples * passes * units
+
+
+def _traced_step_microseconds(work: int) -> float:
+    return PYTHON_STEP_MICROSECONDS + PYTHON_WORK_MICROSECONDS * work
+
+
+def python_seconds(spec: Spec, gradient_check: bool = False) -> float:
+    """About how long the Python kernel takes to run the spec: the traced step, or the loops."""
+    work = _work(spec, gradient_check)
+    step = _traced_step_microseconds(work)
+    return spec.steps * step * 1e-6 * (LOOPS_SLOWDOWN if work > STRAIGHT_LINE_WORK else 1)
+
+
+def compiling_pays(spec: Spec, gradient_check: bool = False, cells: int = 0) -> bool:
+    """Whether numba's kernel would pay for the spec: always for a network too large to trace;
+    else when the traced step would take longer than numba takes to load, and, for a command with
+    a table of `cells` columns, when it would also be more than ENGINE_SHARE of that command's
+    time (numba's 125 MB buy little there)."""
+    work = _work(spec, gradient_check)
+    if work > STRAIGHT_LINE_WORK:
+        return True
+    step = _traced_step_microseconds(work)
+    return (python_seconds(spec, gradient_check) > COMPILE_AFTER_SECONDS
+            and step > ENGINE_SHARE * CELL_MICROSECONDS * cells)
+
+
+def worth_compiling(spec: Spec, gradient_check: bool = False, cells: int = 0) -> bool:
+    """Whether numba's kernel should run the spec: it pays (compiling_pays), and numba is
+    installed (asked last, so that a run that would not compile never imports it)."""
+    return compiling_pays(spec, gradient_check, cells) and numba_available()
+
+
+def slow_without_numba(spec: Spec, gradient_check: bool = False) -> bool:
+    """Whether the run will take more than SLOW_PYTHON_SECONDS in Python because numba is not
+    installed (asked last, as in worth_compiling)."""
+    return python_seconds(spec, gradient_check) > SLOW_PYTHON_SECONDS and not numba_available()
+
+
+class Kernel:
+    """The steps of one run, computed one of the three ways (see the module's docstring), chosen
+    when it is made: compiled (numba), else straight_line (the traced step) when the network's
+    work is small enough, else the loops."""
+
+    def __init__(self, spec: Spec, gradient_check: bool = False, compiled: bool | None = None):
+        """compiled: numba's kernel (True; Python's when numba is missing), the Python one
+        (False), or as worth_compiling says for a run by itself (None)."""
+        self.settings = Settings.of(spec, gradient_check)
+        self.inputs = np.array(spec.inputs, dtype=float)
+        self.targets = np.array(spec.targets, dtype=float)
+        self.step_samples = spec.step_samples
+        self.cycles_samples = spec.cycles_samples
+        if compiled is None:
+            compiled = worth_compiling(spec, gradient_check)
+        self.compiled = compiled and numba_available()
+        self.straight_line = None
+        if not self.compiled and _work(spec, gradient_check) <= STRAIGHT_LINE_WORK:
+            s = self.settings
+            self.straight_line = straight_line_step(
+                tuple(spec.layers), tuple(s.codes.tolist()), s.loss_code, s.chain_rule,
+                s.update_biases, gradient_check, self.step_samples)
+            # What the straight-line step takes after the parameters, for each first sample.
+            self.step_arguments = [
+                (*self.inputs[first:first + self.step_samples].ravel().tolist(),
+                 *self.targets[first:first + self.step_samples].ravel().tolist(),
+                 s.slope, s.h, s.rate)
+                for first in range(spec.n_samples if self.cycles_samples else 1)]
+
+    def train(self, w: np.ndarray, b: np.ndarray, first: int, steps: int) -> Block:
+        """Steps first, ..., first + steps - 1 as a block; w and b end as the parameters after
+        the last of them."""
+        if self.straight_line is not None:
+            try:
+                return self._straight_line_train(w, b, first, steps)
+            except functions.FLOAT_FORM_ERRORS:
+                pass  # where numpy gives inf or NaN: this block runs again in the loops below
+        block = Block.empty(steps, self.step_samples, len(w), len(b))
+        train = compiled_train() if self.compiled else _train
+        with np.errstate(all="ignore"):  # overflow shows in the numbers; the commands report it
+            train(self.settings, self.inputs, self.targets, self.cycles_samples, first, w, b, block)
+        return block
+
+    def _straight_line_train(self, w, b, first, steps) -> Block:
+        """Steps first, first + 1, ... by the straight-line step, as _train does with the loops;
+        w and b are left alone if a step raises."""
+        rows, parameters = [], (*w.tolist(), *b.tolist())
+        for t in range(steps):
+            sample = _first_sample(self.cycles_samples, first + t, len(self.step_arguments))
+            new_parameters, computed = self.straight_line(*parameters, *self.step_arguments[sample])
+            rows.append((sample, *parameters, *computed, *new_parameters))
+            parameters = new_parameters
+        block = Block.from_rows(
+            rows, ("samples", "weights", "biases", *STEP_FIELDS, "new_weights", "new_biases"),
+            self.step_samples, len(w), len(b))
+        w[:], b[:] = block.new_weights[-1], block.new_biases[-1]
+        return block
