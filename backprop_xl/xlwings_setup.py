@@ -25,13 +25,18 @@ import sys
 import zipfile
 from pathlib import Path
 
-import xlwings
 from xlsxwriter.exceptions import XlsxWriterException
 
 from . import demo
 from .demo import SEED_STEPS, SHEET  # noqa: F401 (what the workbook holds, read by its tests)
 from .errors import UserError
 from .files import atomic_output, check_folder, check_writable
+
+try:
+    import xlwings
+except ImportError:  # the extra "excel"; the command line imports this module only for the command
+    raise UserError("xlwings-setup needs xlwings, which backprop_xl's extra installs: "
+                    "pip install 'backprop_xl[excel]'") from None
 
 UDF_MODULE = "backprop_xl.udfs"
 WORKBOOK_NAME = "backprop_xl.xlsm"
