@@ -8,21 +8,29 @@ cell together) beside the engine's rerun (engine.rows). Each formula's text must
 template for its row ("layout"), each cached value the engine's number ("engine"). Nothing of a row
 is kept once it is checked, but for sampled rows.
 
-Sampled rows: an evaluator is slow (`formulas` took 12.5 minutes on a whole workbook of 10,000
-steps, and its memory grows with every cell) and a row only needs the one before it. So it
-recomputes sampled rows: all of a short run, else the first and last EDGE_ROWS and the rest spread
-evenly between, SAMPLED_ROWS in all. Row r is recomputed from row r - 1's cached values, which the
-engine has just checked, and the named cells, in small workbooks (XlsxWriter, in a temporary
-folder; SAMPLE_BOOK_CELLS cells of sampled rows each, as the evaluator's memory grows with every
-cell) with the same sheet names and defined names, the named cells' values at their own
-addresses, and per sample a pair of rows: row r - 1's cached values, then row r's formulas.
+Sampled rows: all of a short run, else the first and last EDGE_ROWS and the rest spread evenly
+between, SAMPLED_ROWS in all, are recomputed by an independent evaluator, `formulas`, which knows
+nothing of the engine or the layout: it reads the formula texts the workbook holds. Row r is
+recomputed from row r - 1's cached values, which the engine has just checked, and the named cells'
+values as the workbook holds them; within the row each formula reads what the evaluator computed
+for the cells it refers to, so a wrong formula also shows in the cells computed from it.
+recalc.formulas_rows has `formulas` compile each formula text once (moved to one row, as Excel
+copies a formula) and run it on all sampled rows at once: under a second for mazur's 200, where
+building `formulas`' graph of every cell of them took minutes. Not every row: `formulas` computes
+element by element in Python, and all 10,000 rows of mazur's took it 25 s, three times as long as
+writing them. The evaluator's results are compared with row r's cached values and reported at the
+user's addresses.
+
+Without `formulas` (the lean install) the other checks still run, and Report.skipped says what was
+left out and how to add it (FORMULAS_SKIPPED).
+
+LibreOffice (--libreoffice) recomputes the same rows in one small workbook (XlsxWriter, in a
+temporary folder) with the same sheet names and defined names, the named cells' values at their
+own addresses, and per sample a pair of rows: row r - 1's cached values, then row r's formulas.
 The pairs are packed from the top, one after the other, and each formula moved to its pair's row
 as Excel moves a copied formula (openpyxl's Translator: references to its own and the previous row
-move along, names stay). Packed, because `formulas` walks every cell of a sheet's used range (a
-sample on row 1,000,000 would have it build twelve million empty cells) and takes a cell on
-Excel's last row, A1048576, for the whole column; and because a row that one sample needs as
-values and the next as formulas is then simply written twice. The evaluator's results for each
-sample are compared with row r's cached values and reported at the user's addresses.
+move along, names stay). Packed, so that the book is small whatever rows are sampled, and a row
+that one sample needs as values and the next as formulas is simply written twice.
 
 Disagreements are kept up to SHOWN of each kind (layout, engine, formulas, libreoffice) and all
 are counted: a stale workbook of a million rows may disagree everywhere.
@@ -36,13 +44,13 @@ A workbook where only some formula cells lack their values disagrees in those ce
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
+from typing import NamedTuple
 
 import xlsxwriter
 from openpyxl.formula.translate import Translator
@@ -51,18 +59,21 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import engine, progress, reader, recalc
 from .errors import UserError
-from .layout import HEADER_ROW, SHEET, SPEC_SHEET, Layout, data_name
-from .workbook import OVERFLOW
+from . import names
+from .layout import HEADER_ROW, SHEET, SPEC_SHEET, Layout
+from .names import OVERFLOW
 
 SAMPLED_ROWS = 200  # rows the evaluators recompute; a run of at most this many steps, every row
 EDGE_ROWS = 20  # of them, the first and the last rows of a longer run
-SAMPLE_BOOK_CELLS = 1_500  # cells of sampled rows in one workbook for an evaluator
 SHOWN = 100  # disagreements kept of each kind; the rest are counted
 # What an evaluator gives where arithmetic overflows: #NUM!, or #VALUE! or #DIV/0! from what
 # follows an overflow (the `formulas` evaluator and LibreOffice differ).
 OVERFLOW_ERRORS = (OVERFLOW, "#VALUE!", "#DIV/0!")
 EMPTY = (None, None)  # a cell the sheet lacks: no formula, no value
 FD_REL_TOL, FD_ABS_TOL = 1e-6, 1e-10  # how closely a finite difference agrees (see close)
+# What verify says when the `formulas` evaluator is not installed (the lean install)
+FORMULAS_SKIPPED = ("skipped the independent formula evaluator (`formulas` is not installed; "
+                    "pip install 'backprop_xl[verify]' adds it)")
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,7 @@ class Report:
     kinds: Counter = field(default_factory=Counter)
     formulas: int = 0  # formula cells of the steps table
     cached: int = 0  # of them, those holding a computed (cached) value
+    skipped: list[str] = field(default_factory=list)  # checks not run: what, and how to add it
 
     def add(self, disagreement: Disagreement) -> None:
         self.count += 1
@@ -188,18 +200,29 @@ def verify(path: Path, libreoffice: bool = False) -> Report:
         samples = _check_rows(book, layout, source, report)
         if not report.computed:  # each sampled row would start from the row before's nothing
             return report
+        named = _named_cells(book, layout)
+        sheets = [name for name in book.sheetnames if name != SPEC_SHEET]
+    width = len(layout.columns)  # cells right of the table are the user's, not recomputed
+    samples = {number: (_within(previous, width), _within(cells, width))
+               for number, (previous, cells) in samples.items()}
+    try:
+        recomputed = recalc.formulas_rows(
+            [(HEADER_ROW + number + 1, previous, cells)
+             for number, (previous, cells) in sorted(samples.items())],
+            _named_values(named), SHEET)
+    except ImportError:  # the lean install
+        report.skipped.append(FORMULAS_SKIPPED)
+    else:
         report.sampled = len(samples)
-        with tempfile.TemporaryDirectory(prefix="backprop_xl-verify-") as scratch:
-            books = _sample_books(Path(scratch), book, layout, samples)
-            for sample, placed in progress.watched(books, len(books), "recomputing samples"):
-                with contextlib.redirect_stderr(io.StringIO()):  # the evaluator's progress bars
-                    results = recalc.formulas_recalc(sample, sheet=SHEET)
-                _compare(layout, placed, results, "formulas", report)
-            if libreoffice:  # one run for all: LibreOffice takes seconds to start
-                everything = recalc.libreoffice_recalc_many([sample for sample, _ in books], SHEET)
-                for (_, placed), results in zip(books, everything):
-                    _compare(layout, placed, results, "libreoffice", report)
+        _compare(layout, samples, dict(zip(sorted(samples), recomputed)), "formulas", report)
+    if libreoffice:
+        report.sampled = len(samples)
+        _compare(layout, samples, _libreoffice(sheets, named, samples), "libreoffice", report)
     return report
+
+
+def _within(cells: dict, width: int) -> dict:
+    return {index: cell for index, cell in cells.items() if index < width}
 
 
 def _check_rows(book, layout: Layout, source: str, report: Report) -> dict[int, tuple]:
@@ -229,6 +252,8 @@ def _check_rows(book, layout: Layout, source: str, report: Report) -> dict[int, 
                 if text != wanted:
                     report.add(Disagreement(SHEET, xl_rowcol_to_cell(row, index), column.key,
                                             text, wanted, "layout"))
+            if _same_number(value, engine_value):  # what close() says of it, at a glance
+                continue
             if not close(column.key, value, engine_value, _inputs(cells, compared[index])):
                 report.add(Disagreement(SHEET, xl_rowcol_to_cell(row, index), column.key, value,
                                         engine_value, "engine"))
@@ -237,6 +262,12 @@ def _check_rows(book, layout: Layout, source: str, report: Report) -> dict[int, 
         previous = cells
     report.formulas, report.cached = formulas, cached
     return samples
+
+
+def _same_number(cached, engine_value) -> bool:
+    """Whether a cached value is the engine's very number: a fresh workbook's almost every cell.
+    close() agrees with those, whatever the quantity; this asks less."""
+    return type(cached) is float and cached == engine_value and math.isfinite(cached)
 
 
 def _table_rows(rows, steps: int):
@@ -257,42 +288,34 @@ def _table_rows(rows, steps: int):
         wanted += 1
 
 
-def _sample_books(folder: Path, book, layout: Layout, samples: dict) -> list[tuple[Path, list]]:
-    """The workbooks the evaluators recompute, each with at most SAMPLE_BOOK_CELLS formulas (the
-    `formulas` evaluator's memory grows with every cell: 200 rows of mazur's took 1.7 GB at
-    once), and what each holds (see _sample_book)."""
-    named = _named_cells(book, layout)
-    rows = max(1, SAMPLE_BOOK_CELLS // len(layout.columns))
-    steps = sorted(samples)
-    books = []
-    for start in range(0, len(steps), rows):
-        path = folder / f"samples{len(books) + 1}.xlsx"
-        chunk = {number: samples[number] for number in steps[start:start + rows]}
-        books.append((path, _sample_book(path, book, layout, named, chunk)))
-    return books
+def _libreoffice(sheets: list[str], named: list[Named], samples: dict) -> dict[int, dict]:
+    """LibreOffice's value of each formula cell of the sampled rows: step -> column -> value."""
+    with tempfile.TemporaryDirectory(prefix="backprop_xl-verify-") as scratch:
+        path = Path(scratch) / "samples.xlsx"
+        placed = _sample_book(path, sheets, named, samples)
+        results = recalc.libreoffice_recalc(path, SHEET)
+    return {number: {index: results.get(xl_rowcol_to_cell(at, index)) for index in cells}
+            for number, at, cells in placed}
 
 
-def _sample_book(path: Path, book, layout: Layout, named,
+def _sample_book(path: Path, sheets: list[str], named: list[Named],
                  samples: dict) -> list[tuple[int, int, dict]]:
-    """Write a workbook the evaluators recompute; returns each sample's step, the row its
+    """Write the workbook LibreOffice recomputes; returns each sample's step, the row its
     formulas sit on there (0-based; the row before holds the previous row's values), its cells."""
     out = xlsxwriter.Workbook(str(path))
-    sheets = {name: out.add_worksheet(name) for name in book.sheetnames if name != SPEC_SHEET}
-    for name, reference, cells in named:
-        for sheet, row, column, value in cells:
-            _put(sheets[sheet], row, column, value)
-        out.define_name(name, "=" + reference)
-    steps, width = sheets[SHEET], len(layout.columns)
+    sheets = {name: out.add_worksheet(name) for name in sheets}
+    for each in named:
+        for cell in each.cells:
+            _put(sheets[cell.sheet], cell.row, cell.column, cell.value)
+        out.define_name(each.name, "=" + each.reference)
+    steps = sheets[SHEET]
     placed = []
     for pair, number in enumerate(sorted(samples)):
         previous, cells = samples[number]
         row, at = HEADER_ROW + number, HEADER_ROW + 2 + 2 * pair
         for index, (_, value) in previous.items():
-            if index < width:
-                _put(steps, at - 1, index, value)
+            _put(steps, at - 1, index, value)
         for index, (text, value) in cells.items():
-            if index >= width:
-                continue
             if text is None:
                 _put(steps, at, index, value)
             else:  # moved as Excel moves a copied formula: its row references go along
@@ -305,17 +328,31 @@ def _sample_book(path: Path, book, layout: Layout, named,
 
 def _referenced_names(layout: Layout) -> list[str]:
     """The defined names the step formulas use: the named cells, and the Data sheet's columns."""
-    names = [cell.name for cell in layout.named_cells()]
+    referenced = [cell.name for cell in layout.named_cells()]
     if layout.data_on_sheet:
         n_in, n_out = layout.spec.layers[0], layout.spec.layers[-1]
-        names += [data_name("input", k, n_in) for k in range(1, n_in + 1)]
-        names += [data_name("target", j, n_out) for j in range(1, n_out + 1)]
-    return names
+        referenced += names.input_names(n_in) + names.target_names(n_out)
+    return referenced
 
 
-def _named_cells(book, layout: Layout):
-    """(name, its reference, [(sheet, row, column, value)]) of every name the formulas use, as
-    the workbook holds them (edited_spec has checked them all); each sheet read once."""
+class NamedCell(NamedTuple):
+    sheet: str
+    row: int  # 0-based
+    column: int
+    value: object
+
+
+class Named(NamedTuple):
+    """A defined name the step formulas use, as the workbook holds it."""
+
+    name: str
+    reference: str  # as defined: Data!$B$2:$B$5
+    cells: list[NamedCell]  # row by row
+
+
+def _named_cells(book, layout: Layout) -> list[Named]:
+    """Every name the formulas use, as the workbook holds it (edited_spec has checked them all);
+    each sheet read once."""
     wanted = {}  # sheet -> [(name, left, top, right, bottom)]
     definitions = {}
     for name in _referenced_names(layout):
@@ -329,10 +366,23 @@ def _named_cells(book, layout: Layout):
                                      start=1):
             for name, left, top, right, last in blocks:
                 if top <= number <= last:
-                    cells[name] += [(sheet, number - 1, column - 1, row[column - 1]
-                                     if column <= len(row) else None)
+                    cells[name] += [NamedCell(sheet, number - 1, column - 1, row[column - 1]
+                                              if column <= len(row) else None)
                                     for column in range(left, right + 1)]
-    return [(name, definitions[name], cells[name]) for name in definitions]
+    return [Named(name, definitions[name], cells[name]) for name in definitions]
+
+
+def _named_values(named: list[Named]) -> dict[str, object]:
+    """Each name's value, as the evaluator takes it: its cell's value, or its cells' values row
+    by row."""
+    values = {}
+    for each in named:
+        if len(each.cells) == 1:
+            values[each.name] = each.cells[0].value
+        else:
+            rows = groupby(each.cells, key=lambda cell: (cell.sheet, cell.row))
+            values[each.name] = [[cell.value for cell in row] for _, row in rows]
+    return values
 
 
 def _put(sheet, row: int, column: int, value) -> None:
@@ -347,19 +397,20 @@ def _put(sheet, row: int, column: int, value) -> None:
         sheet.write_string(row, column, str(value))
 
 
-def _compare(layout: Layout, placed, results: dict, by: str, report: Report) -> None:
-    """Each formula cell of the sampled rows: its cached value against the evaluator's, reported
-    at its address in the user's workbook."""
+def _compare(layout: Layout, samples: dict, recomputed: dict, by: str, report: Report) -> None:
+    """Each formula cell of the sampled rows: its cached value against an evaluator's (recomputed:
+    step -> column -> value), reported at its address in the user's workbook."""
     columns = layout.columns
     compared = _compared_with(columns)
-    for number, at, cells in placed:
+    for number, (_, cells) in sorted(samples.items()):
+        values = recomputed[number]
         for index, (text, cached) in cells.items():
-            if index >= len(columns) or text is None:
+            if text is None:
                 continue
-            recomputed = results.get(xl_rowcol_to_cell(at, index))
-            if not close(columns[index].key, cached, recomputed, _inputs(cells, compared[index])):
+            value = values.get(index)
+            if not close(columns[index].key, cached, value, _inputs(cells, compared[index])):
                 report.add(Disagreement(SHEET, xl_rowcol_to_cell(HEADER_ROW + number, index),
-                                        columns[index].key, cached, recomputed, by))
+                                        columns[index].key, cached, value, by))
 
 
 def _compared_with(columns) -> list[tuple[int, ...]]:

@@ -1,7 +1,7 @@
 """How fast `backprop-xl generate` writes a workbook and how much memory it needs, against two
 baselines that write the same steps-sheet cells in the same run.
 
-    python benchmarks/run.py [--repeat N] [--largest] [--no-verify] [--json PATH]
+    python benchmarks/run.py [--repeat N] [--largest] [--no-verify] [--only-verify] [--json PATH]
 
 For the `seed` and `mazur` presets, at 10,000 and 100,000 steps (and 1,048,575, Excel's last row,
 with --largest), it measures:
@@ -21,7 +21,11 @@ with --largest), it measures:
               (no gradient check) as CSV, everything counted.
   verify      `backprop-xl verify` of the generated workbook, at every size: every row against
               the engine and the layout, about 200 sampled rows recomputed by the `formulas`
-              evaluator; its note says whether all cells agree (--no-verify skips it).
+              evaluator; its note says whether all cells agree, "x gen" its time over generate's
+              of the same workbook (--no-verify skips it). Besides, the workbooks of VERIFY_CASES
+              (the seed at 300 and 10,000 steps, mazur at 10,000, xor at its 600) are generated
+              and verified for the target of verify within VERIFY_VS_GENERATE times generate;
+              --only-verify measures those alone.
   startup     `backprop-xl presets`: the interpreter and imports every command pays once.
   trace (seed)  `backprop-xl trace seed` of 1,000,000 steps, and of 800,000 to compare its memory.
 
@@ -64,8 +68,11 @@ PEAK_MB = 150  # generate's peak memory at the largest size
 FLAT = 1.10  # "flat": the largest size's peak within 10% of the smallest size's
 ENGINE_SHARE = 0.05  # the engine under 5% of generate's time
 TRACE_MILLION_SECONDS = 2.0  # trace of 1,000,000 seed steps
+VERIFY_VS_GENERATE = 3.0  # verify of a workbook within 3x its generate
+# The workbooks that target is measured on: (preset, steps)
+VERIFY_CASES = (("seed", 300), ("seed", 10_000), ("mazur", 10_000), ("xor", 600))
 # The trace target's run, and a shorter one to compare its memory with: long enough that trace
-# takes the same engine (numba's, see engine.worth_compiling), so that only the steps differ.
+# takes the same engine (numba's, see kernels.worth_compiling), so that only the steps differ.
 MILLION_TRACE = (800_000, 1_000_000)
 
 TIME = "/usr/bin/time"  # GNU time
@@ -116,8 +123,7 @@ def run_cli(arguments: list[str], stdout=None) -> dict:
 
 
 def run_verify(book: Path, cap_gb: float) -> dict:
-    """verify, its address space capped: the machine is shared, and `formulas` takes some
-    hundreds of MB for mazur's long gradient-check formulas."""
+    """verify, its address space capped: the machine is shared."""
     result = measure(cli("verify", str(book)), memory_limit=int(cap_gb * 2**30))
     result["note"] = ("all cells agree" if result["status"] == 0 else
                       f"out of memory (cap {cap_gb:g} GB)" if "MemoryError" in result["stderr"] else
@@ -284,7 +290,7 @@ WARM_UP = ("from backprop_xl import engine, presets; "
 
 
 def engine_child(preset_name: str, steps: int) -> None:
-    from backprop_xl import engine
+    from backprop_xl import engine, kernels
     from backprop_xl.layout import Layout
     from backprop_xl.presets import preset
 
@@ -294,7 +300,7 @@ def engine_child(preset_name: str, steps: int) -> None:
     for _ in engine.rows(layout.spec, keys, layout.gradient_check):
         pass
     print(json.dumps({"engine_seconds": time.perf_counter() - start,
-                      "compiled": engine.worth_compiling(layout.spec, layout.gradient_check,
+                      "compiled": kernels.worth_compiling(layout.spec, layout.gradient_check,
                                                          cells=len(keys))}))
 
 
@@ -382,14 +388,35 @@ def measure_size(preset: str, steps: int, repeat: int, verify: float | None, che
     return rows, checks
 
 
+def measure_verify_case(preset: str, steps: int, repeat: int, verify: float,
+                        folder: Path) -> list[dict]:
+    """generate and verify of one workbook of VERIFY_CASES, for their ratio."""
+    book = folder / f"{preset}-{steps}.xlsx"
+    say(f"{preset} {steps:,}: generate, then verify")
+    generate = [run_cli(["generate", preset, "--steps", str(steps), "-o", str(book), "--force"])
+                for _ in range(repeat)]
+    verified = [run_verify(book, verify) for _ in range(repeat)]
+    book.unlink(missing_ok=True)
+    return [summary("generate", preset, steps, generate),
+            summary("verify", preset, steps, verified)]
+
+
 def add_ratios(rows: list[dict]) -> None:
+    """Each row's time over baselines A and B of the same preset and size (where measured), and
+    verify's over generate's."""
+    def same(case: str, row: dict) -> dict | None:
+        return next((r for r in rows if r["case"] == case and r["preset"] == row["preset"]
+                     and r["steps"] == row["steps"]), None)
+
     for row in rows:
         if row["seconds"] is None:
             continue
         for name in ("A", "B"):
-            base = next(r for r in rows if r["case"] == f"baseline {name}"
-                        and r["preset"] == row["preset"] and r["steps"] == row["steps"])
-            row[f"ratio_{name}"] = row["seconds"] / base["seconds"]
+            base = same(f"baseline {name}", row)
+            if base:
+                row[f"ratio_{name}"] = row["seconds"] / base["seconds"]
+        if row["case"] == "verify":
+            row["ratio_generate"] = row["seconds"] / same("generate", row)["seconds"]
 
 
 # --- the issue's targets -------------------------------------------------------------------------
@@ -406,7 +433,10 @@ def flat(rows: list[dict]) -> bool:
 
 def targets(rows: list[dict], presets: list[str]) -> list[tuple[str, bool | None]]:
     """(statement with the numbers, met?) per target; None when not measured."""
-    generate = find(rows, "generate")
+    # the sizes measured against the baselines (not the extra workbooks of VERIFY_CASES)
+    generate = [r for r in find(rows, "generate") if "ratio_A" in r]
+    if not generate:  # --only-verify
+        return verify_targets(rows)
     lines = [(f"generate within {GENERATE_VS_A}x of baseline A at every size: ratios "
               + ", ".join(f"{r['preset']} {r['steps']:,} {r['ratio_A']:.2f}" for r in generate),
               all(r["ratio_A"] <= GENERATE_VS_A for r in generate))]
@@ -419,7 +449,7 @@ def targets(rows: list[dict], presets: list[str]) -> list[tuple[str, bool | None
     else:
         lines.append((f"generate's peak memory under {PEAK_MB} MB at {LARGEST:,} steps: not "
                       f"measured (run with --largest)", None))
-    by_preset = {p: find(rows, "generate", p) for p in presets}
+    by_preset = {p: [r for r in generate if r["preset"] == p] for p in presets}
     lines.append(("generate's peak memory flat as steps grow (largest size within "
                   f"{FLAT - 1:.0%} of the smallest): "
                   + ", ".join(f"{p} " + " -> ".join(f"{r['peak_mb']:.0f}" for r in rs) + " MB"
@@ -435,14 +465,27 @@ def targets(rows: list[dict], presets: list[str]) -> list[tuple[str, bool | None
                   + ", ".join(f"{p} {s:,} {v:.0%}" for (p, s), v in share.items()),
                   all(v < ENGINE_SHARE for v in share.values())))
 
+    lines += verify_targets(rows)
+    lines.append(trace_million(rows))
+    return lines
+
+
+def verify_targets(rows: list[dict]) -> list[tuple[str, bool]]:
+    """verify of VERIFY_CASES within VERIFY_VS_GENERATE times generate; every verify agreeing."""
     verified = [r for r in find(rows, "verify") if r["seconds"] is not None]
+    cases = sorted((r for r in verified if (r["preset"], r["steps"]) in VERIFY_CASES),
+                   key=lambda r: VERIFY_CASES.index((r["preset"], r["steps"])))
+    lines = []
+    if cases:
+        lines.append((f"verify within {VERIFY_VS_GENERATE:g}x generate: "
+                      + ", ".join(f"{r['preset']} {r['steps']:,} {r['ratio_generate']:.2f}x "
+                                  f"({r['seconds']:.2f} s)" for r in cases),
+                      all(r["ratio_generate"] <= VERIFY_VS_GENERATE for r in cases)))
     if verified:
         lines.append(("verify: every workbook's cells agree with the engine, the layout and "
                       "`formulas`: " + ", ".join(f"{r['preset']} {r['steps']:,} {r['note']}"
                                                   for r in verified),
                       all(r["note"] == "all cells agree" for r in verified)))
-
-    lines.append(trace_million(rows))
     return lines
 
 
@@ -465,14 +508,14 @@ def say(text: str) -> None:
 
 
 def table(rows: list[dict]) -> str:
-    header = ("case", "preset", "steps", "seconds", "peak MB", "x A", "x B", "")
+    header = ("case", "preset", "steps", "seconds", "peak MB", "x A", "x B", "x gen", "")
     lines = [(r["case"], r["preset"], f"{r['steps']:,}" if r["steps"] else "",
               "" if r["seconds"] is None else f"{r['seconds']:.2f}",
               "" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}",
-              f"{r['ratio_A']:.2f}" if "ratio_A" in r else "",
-              f"{r['ratio_B']:.2f}" if "ratio_B" in r else "", r["note"]) for r in rows]
+              *(f"{r[key]:.2f}" if key in r else ""
+                for key in ("ratio_A", "ratio_B", "ratio_generate")), r["note"]) for r in rows]
     widths = [max(len(row[i]) for row in (header, *lines)) for i in range(len(header))]
-    right = {2, 3, 4, 5, 6}
+    right = {2, 3, 4, 5, 6, 7}
     return "\n".join("  ".join(cell.rjust(w) if i in right else cell.ljust(w)
                                for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
                      for row in (header, tuple("-" * w for w in widths), *lines))
@@ -497,7 +540,10 @@ def arguments():
     parser.add_argument("--largest", action="store_true",
                         help=f"also measure {LARGEST:,} steps (hours for mazur)")
     parser.add_argument("--no-verify", dest="verify", action="store_false",
-                        help="skip verify (minutes for mazur: the formulas evaluator)")
+                        help="skip verify")
+    parser.add_argument("--only-verify", action="store_true",
+                        help="measure only generate and verify of the verify target's workbooks "
+                             "(seed 300 and 10,000 steps, mazur 10,000, xor 600)")
     parser.add_argument("--verify-memory", type=float, default=12, metavar="GB",
                         help="cap on verify's address space, in GB (default 12)")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES),
@@ -528,17 +574,18 @@ def main():
     # which the first compiled case would otherwise carry.
     say("warming numba's cache (not timed)")
     subprocess.run([sys.executable, "-c", WARM_UP], check=True)
-    startup = [run_cli(["presets"]) for _ in range(args.repeat)]
-    rows = [summary("startup (presets)", "", 0, startup)]
-    with open(os.devnull, "wb") as null:
-        for steps in MILLION_TRACE:
-            say(f"trace seed {steps:,}")
-            rows.append(summary("trace (seed)", "seed", steps, [
-                run_cli(["trace", "seed", "--steps", str(steps)], stdout=null)
-                for _ in range(args.repeat)]))
-    checks = {}
+    rows, checks = [], {}
+    if not args.only_verify:
+        startup = [run_cli(["presets"]) for _ in range(args.repeat)]
+        rows.append(summary("startup (presets)", "", 0, startup))
+        with open(os.devnull, "wb") as null:
+            for steps in MILLION_TRACE:
+                say(f"trace seed {steps:,}")
+                rows.append(summary("trace (seed)", "seed", steps, [
+                    run_cli(["trace", "seed", "--steps", str(steps)], stdout=null)
+                    for _ in range(args.repeat)]))
     with tempfile.TemporaryDirectory(prefix="backprop_xl-bench-") as folder:
-        for preset in args.presets:
+        for preset in [] if args.only_verify else args.presets:
             for index, steps in enumerate(sizes):
                 repeat = 1 if steps >= LARGEST else args.repeat
                 verify = args.verify_memory if args.verify else None
@@ -547,6 +594,13 @@ def main():
                 rows += measured
                 checks.update({f"{name} {preset} {steps}": same for name, same in checked.items()})
                 save(args.json, info, rows, checks)  # so far: a long run may be interrupted
+        measured = {(r["preset"], r["steps"]) for r in rows if r["case"] == "verify"
+                    and r["seconds"] is not None}
+        for preset, steps in VERIFY_CASES if args.verify or args.only_verify else ():
+            if (preset, steps) not in measured:
+                rows += measure_verify_case(preset, steps, args.repeat, args.verify_memory,
+                                            Path(folder))
+                save(args.json, info, rows, checks)
     add_ratios([r for r in rows if r["case"] not in ("startup (presets)", "trace (seed)")])
     info["git_at_end"] = machine()["git"]  # others may commit while a long run goes on
     lines = targets(rows, args.presets)
