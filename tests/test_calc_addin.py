@@ -1,6 +1,6 @@
 """The BP_ functions in LibreOffice Calc: installed by `backprop-xl libreoffice-setup` into a
 throwaway profile, typed into cells as a user types them (numbers, cell references, ranges,
-optional arguments left out, tables as array formulas, every bad argument of test_udf_errors
+optional arguments left out, tables as array formulas, every bad argument of helpers.cases()
 that a cell can hold), recalculated by LibreOffice with and without its multi-threaded
 calculation, and each result compared exactly with udfs.py called on the values LibreOffice
 passes. Then live: an input cell changed, the results follow; saved and reopened as .ods and
@@ -27,7 +27,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell as address
 from backprop_xl import libreoffice_setup, udfs
 from backprop_xl.workbook import OVERFLOW
 from calc import Calc, setup
-from test_udf_errors import VALID, cases
+from helpers import VALID, cases
 
 pytestmark = pytest.mark.libreoffice
 

@@ -1,7 +1,6 @@
 """The `backprop-xl` command as a user runs it: outputs, overrides, refusals, and bad input that
 ends in one clear line and exit status 2 with no file created or changed."""
 
-import hashlib
 import os
 import re
 import subprocess
@@ -16,19 +15,7 @@ from backprop_xl import engine
 from backprop_xl.cli import cli, main
 from backprop_xl.presets import preset
 from backprop_xl.regenerate import same_package
-
-
-def run(capsys, *args):
-    status = main(list(args))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def snapshot(folder: Path) -> dict:
-    """Every file below `folder` with its content hash and modification time."""
-    return {str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(),
-                                            path.stat().st_mtime_ns)
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+from helpers import run, snapshot
 
 
 def first_row(path):

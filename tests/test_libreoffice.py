@@ -20,7 +20,7 @@ from backprop_xl.spec import Spec
 from calc import Calc
 from kinds import KINDS
 from recalc import cells, formula_cells, libreoffice_convert, libreoffice_recalc_many
-from test_workbook import assert_matches_engine, defined_names, machine_names
+from helpers import assert_matches_engine, defined_names, machine_names
 
 pytestmark = pytest.mark.libreoffice
 

@@ -15,10 +15,11 @@ from autograd import grad
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from backprop_xl import engine
+from backprop_xl import engine, kernels
 from backprop_xl.functions import ACTIVATION_NAMES, LOSSES
 from backprop_xl.presets import preset
 from backprop_xl.spec import MODES, Spec
+from helpers import MAZUR_PUBLISHED_AFTER_ONE_STEP, has_biases, reference_names, trains_biases
 
 LOSS_NAMES = tuple(LOSSES)
 
@@ -46,24 +47,6 @@ KINKED = ("relu", "leaky_relu")  # derivative 0 (relu) or the slope (leaky) at z
 def test_the_reference_covers_every_activation_and_loss():
     assert set(REFERENCE_ACTIVATIONS) == set(ACTIVATION_NAMES)
     assert set(REFERENCE_LOSSES) == set(LOSS_NAMES)
-
-
-def has_biases(spec):
-    return spec.biases is not None or spec.init_biases
-
-
-def trains_biases(spec):
-    return has_biases(spec) and spec.update_biases
-
-
-def reference_names(spec):
-    """docs/design.md's names in table order: per layer, weights row-major, then biases if trained."""
-    names = []
-    for layer, (n_in, n_out) in enumerate(zip(spec.layers[:-1], spec.layers[1:]), start=1):
-        names += [f"w{layer}_{j}_{k}" for j in range(1, n_out + 1) for k in range(1, n_in + 1)]
-        if trains_biases(spec):
-            names += [f"b{layer}_{j}" for j in range(1, n_out + 1)]
-    return names
 
 
 def fixed_biases(spec):
@@ -242,10 +225,6 @@ COMBINATIONS = [(a, l) for a in ACTIVATION_NAMES for l in LOSS_NAMES]
 # Mazur's w1..w8 in docs/design.md's names: w1, w2 into h1; w3, w4 into h2; w5, w6 into o1; w7, w8 into o2.
 MAZUR_NAMES = {"w1": "w1_1_1", "w2": "w1_1_2", "w3": "w1_2_1", "w4": "w1_2_2",
                "w5": "w2_1_1", "w6": "w2_1_2", "w7": "w2_2_1", "w8": "w2_2_2"}
-MAZUR_PUBLISHED_AFTER_ONE_STEP = {
-    "w1": 0.149780716, "w2": 0.19956143, "w3": 0.24975114, "w4": 0.29950229,
-    "w5": 0.35891648, "w6": 0.408666186, "w7": 0.511301270, "w8": 0.561370121,
-}
 
 
 def mazur_by_hand():
@@ -321,7 +300,7 @@ def test_mazur_loss_before_the_10000th_update():
 # --- 2. gradients against autograd --------------------------------------------------------------
 
 def check_against_autograd(spec, kink_margin=1e-6, admit=assume):
-    assert engine.parameter_names(spec) == reference_names(spec)
+    assert spec.parameter_names == reference_names(spec)
     previous = None
     for step in engine.run(spec):
         x, y = step_data(spec, step.number)
@@ -384,7 +363,7 @@ def test_fixed_biases_stay_fixed_and_are_not_trained(biases):
     expected = biases or [[0.0, 0.0], [0.0]]
     names = reference_names(spec)
     assert not any(name.startswith("b") for name in names)
-    assert engine.parameter_names(spec) == names
+    assert spec.parameter_names == names
     for step in engine.run(spec):
         assert [row[0] for row in step.parameters()] == names
         for layer, row in enumerate(expected):
@@ -589,7 +568,7 @@ def test_compiled_and_straight_line_runs_agree(spec, check):
 def loop_records(spec, check):
     """The run's records from the engine's loops run as Python, numpy's numbers throughout."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine, "STRAIGHT_LINE_WORK", -1)
+        patch.setattr(kernels, "STRAIGHT_LINE_WORK", -1)
         return [step.record() for step in engine.run(spec, check, compiled=False)]
 
 
@@ -620,8 +599,8 @@ def test_a_step_python_cannot_compute_runs_in_the_loops_with_numpys_numbers(monk
                 targets=[[0.5]], learning_rate=5.0, steps=1000)
     expected = loop_records(spec, True)
     calls = []
-    loops = engine._train
-    monkeypatch.setattr(engine, "_train", lambda *arguments: calls.append(1) or loops(*arguments))
+    loops = kernels._train
+    monkeypatch.setattr(kernels, "_train", lambda *arguments: calls.append(1) or loops(*arguments))
     records = [step.record() for step in engine.run(spec, True, compiled=False)]
     assert calls and len(calls) < len(records) // 256 + 1  # not every block
     assert not math.isfinite(records[-1]["C"])
@@ -633,16 +612,16 @@ def test_which_engine_runs():
     seed, mazur = preset("seed"), preset("mazur")
     # generate's table: the Python step is a few percent of writing the row's cells, so numba's
     # 125 MB are not worth it even at Excel's last row, with the gradient check.
-    assert not engine.worth_compiling(seed.with_overrides(steps=1_048_575), True, cells=12)
-    assert not engine.worth_compiling(mazur.with_overrides(steps=1_048_575), True, cells=66)
+    assert not kernels.worth_compiling(seed.with_overrides(steps=1_048_575), True, cells=12)
+    assert not kernels.worth_compiling(mazur.with_overrides(steps=1_048_575), True, cells=66)
     # The engine alone (trace) compiles once interpreting would take longer than loading numba.
-    assert not engine.worth_compiling(seed.with_overrides(steps=100_000))
-    assert engine.worth_compiling(seed.with_overrides(steps=1_000_000))
+    assert not kernels.compiling_pays(seed.with_overrides(steps=100_000))
+    assert kernels.compiling_pays(seed.with_overrides(steps=1_000_000))
     # A network too large to trace into straight lines: its loops, compiled.
     large = Spec(layers=[40, 40, 1], activations=["tanh", "sigmoid"], init_seed=1, steps=10,
                  inputs=[[0.5] * 40], targets=[[0.5]])
-    assert engine.worth_compiling(large, True, cells=10_000)
-    assert engine.Run(large, True, compiled=False).straight_line is None
+    assert kernels.compiling_pays(large, True, cells=10_000)
+    assert kernels.Kernel(large, True, compiled=False).straight_line is None
 
 
 def test_numbered_forms_are_the_named_functions():

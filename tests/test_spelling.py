@@ -23,8 +23,7 @@ from openpyxl.worksheet.formula import ArrayFormula
 
 from backprop_xl import demo, udfs, xlwings_setup
 from calc import Calc, setup
-from test_bad_input import BAD_BOOKS, assert_refused, formulas_of, handmade_zip, put, rewritten
-from test_cli import run
+from helpers import BAD_BOOKS, assert_refused, formulas_of, handmade_zip, put, rewritten, run
 
 NAME = 525  # Calc's error code for #NAME?: a function it does not know
 

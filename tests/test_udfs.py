@@ -23,10 +23,8 @@ from backprop_xl import engine, export, udfs, xlwings_setup
 from backprop_xl.functions import ACTIVATION_NAMES, LOSSES, FD_STEP
 from backprop_xl.presets import preset
 from backprop_xl.spec import Spec
-from test_cli import run, snapshot
+from helpers import ERROR, UDF_NAMES, run, snapshot
 
-UDF_NAMES = sorted(name for name in dir(udfs) if name.startswith("BP_"))
-ERROR = udfs.ERROR_PREFIX
 MAZUR_WEIGHTS = [[0.15, 0.20, 0.25, 0.30, 0.40, 0.45, 0.50, 0.55]]
 MAZUR_BIASES = [[0.35, 0.35, 0.60, 0.60]]
 
@@ -165,7 +163,7 @@ def test_gradcheck_is_the_engines_gradient_check():
                 biases=[b.tolist() for b in step.network.biases],
                 inputs=step.a[0].tolist(), targets=step.y.tolist(), steps=1)
     record = next(engine.run(spec, gradient_check=True)).record()
-    names = engine.parameter_names(spec)
+    names = spec.parameter_names
     ranges = ([spec.layers], flat(spec.weights), [sum(spec.biases, [])], spec.inputs, spec.targets)
     table = udfs.BP_GRADCHECK(*ranges, "tanh")
     assert table == [udfs.GRADCHECK_HEADER, *([name, record["grad_" + name], record["fd_" + name],
@@ -184,7 +182,7 @@ def test_gradcheck_of_the_seed_and_fixed_biases():
     assert seed_check[1][3] < 1e-8 and FD_STEP == 1e-5
     fixed = udfs.BP_GRADCHECK([[2, 2, 2]], MAZUR_WEIGHTS, MAZUR_BIASES, [[0.05, 0.10]],
                               [[0.01, 0.99]], "sigmoid", "half_squared_error", False)
-    assert [row[0] for row in fixed[1:]] == engine.parameter_names(preset("mazur"))
+    assert [row[0] for row in fixed[1:]] == preset("mazur").parameter_names
 
 
 # --- errors as strings -----------------------------------------------------------------------

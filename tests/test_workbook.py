@@ -12,9 +12,11 @@ from xml.etree import ElementTree
 import openpyxl
 import pytest
 
-from backprop_xl import engine, tolerances, workbook
+from backprop_xl import workbook
 from backprop_xl.presets import preset
 from backprop_xl.spec import Spec
+from helpers import (MAZUR_PUBLISHED_AFTER_ONE_STEP, assert_close, assert_matches_engine,
+                     defined_names, engine_values, machine_names, reference_names)
 from kinds import KINDS
 from recalc import cells, formula_cells, formulas_recalc
 
@@ -27,61 +29,6 @@ def book(tmp_path_factory):
     path = tmp_path_factory.mktemp("book") / "seed50.xlsx"
     workbook.write(spec, path)
     return spec, path
-
-
-def machine_names(path):
-    """Column letter -> the machine name shown under each header, read back from the sheet."""
-    sheet = openpyxl.load_workbook(path)["Steps"]
-    names = {}
-    for cell in sheet[1]:
-        if not cell.value:  # the table ends at the first empty header
-            break
-        names[cell.column_letter] = cell.value.split("\n")[-1].split(" = ")[0]
-    return names
-
-
-def engine_values(spec, path):
-    """Address -> (machine name, the engine's value, its scale), placed by the headers the
-    workbook itself shows. The scale of a relative difference is the larger of the gradient and
-    the finite difference it compares (see assert_close); of anything else, None."""
-    names = machine_names(path)
-    trace = engine.trace(spec, gradient_check=any(n.startswith("fd_") for n in names.values()))
-
-    def scale(name, step):
-        if not name.startswith("reldiff_"):
-            return None
-        parameter = name.removeprefix("reldiff_")
-        return max(abs(trace[kind + parameter][step - 1]) for kind in ("grad_", "fd_"))
-
-    return {f"{letter}{step + 1}": (name, trace[name][step - 1], scale(name, step))
-            for letter, name in names.items() for step in range(1, spec.steps + 1)}
-
-
-def assert_close(actual, expected, where, name="", scale=None):
-    """Agreement to relative 1e-9. A finite difference divides rounding noise by 2h, so its
-    columns agree to 1e-6 relative or 1e-10 absolute, and their relative differences, which
-    divide that noise again by the larger of the gradient and the finite difference (`scale`),
-    to 1e-4 absolute and that noise: still far apart from a wrong gradient's (about 0.3), but
-    where the gradient is near 0 anything, and where it is 0 (the noise unbounded) anything."""
-    assert isinstance(actual, (int, float)), f"{where}: {actual!r} is not a number"
-    if name.startswith("fd_"):
-        tolerance = {"rel": tolerances.FINITE_DIFFERENCE_RELATIVE,
-                     "abs": tolerances.FINITE_DIFFERENCE_ABSOLUTE}
-    elif name.startswith("reldiff_"):
-        tolerance = {"abs": tolerances.relative_difference_tolerance(scale or None)}
-    else:
-        tolerance = {"rel": tolerances.RELATIVE, "abs": tolerances.ABSOLUTE}
-    assert actual == pytest.approx(expected, **tolerance), where
-
-
-def assert_matches_engine(recomputed, spec, path):
-    formulas = formula_cells(path)
-    expected = engine_values(spec, path)
-    assert formulas, "no formulas"
-    for address in formulas:
-        name, value, scale = expected[address]
-        assert_close(recomputed[address], value, f"{address} ({name})", name, scale)
-    return formulas
 
 
 # --- every kind of workbook, recomputed by `formulas` --------------------------------------
@@ -242,16 +189,6 @@ def test_changing_the_learning_rate_cell_recomputes_the_whole_table(book):
     assert_matches_engine(recomputed, spec.with_overrides(learning_rate=0.7), path)
     # and it really changed: the last weight differs from the one at rate 0.1
     assert not math.isclose(recomputed[f"J{STEPS + 1}"], cells(path)[f"J{STEPS + 1}"], rel_tol=1e-3)
-
-
-def defined_names(path):
-    """Defined name -> (sheet, address without $)."""
-    book = openpyxl.load_workbook(path)
-    names = {}
-    for name, definition in book.defined_names.items():
-        sheet, address = definition.attr_text.split("!")
-        names[name] = (sheet, address.replace("$", ""))
-    return names
 
 
 def test_parameter_cells_are_named_and_hold_the_spec(book):
@@ -451,7 +388,6 @@ def lab(colour):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_trained_parameter_is_on_a_chart_in_a_colour_of_its_own(kind_books, kind):
-    from test_networks import reference_names
     path, spec = kind_books[kind], KINDS[kind]
     letters = {name: letter for letter, name in machine_names(path).items()}
     charted = []
@@ -472,7 +408,6 @@ MAZUR_BIASES = {"b1": 0.35, "b2": 0.60}
 
 
 def test_mazur_workbook_shows_mazurs_names_beside_ours(kind_books):
-    from test_networks import MAZUR_PUBLISHED_AFTER_ONE_STEP
     path = kind_books["mazur"]
     names, values = machine_names(path), cells(path)
     letters = {name: letter for letter, name in names.items()}
