@@ -40,11 +40,10 @@ from .errors import SpecError, UserError
 from .functions import (ACTIVATION_NAMES, DEFAULT_LEAKY_SLOPE, FD_STEP, LOSSES, activation as
                         activation_function, relative_difference)
 from .spec import MODES, Spec
-from .workbook import OVERFLOW
+from .names import EXCEL_COLUMNS, OVERFLOW
 
 ERROR_PREFIX = "#backprop_xl: "
 CATEGORY = "backprop_xl"  # the group Excel's Insert Function dialog lists these under
-EXCEL_COLUMNS = 16_384
 TABLE_COLUMNS = ("trace", "all")
 
 # BP_STEP's row: (machine name in the engine's step record, how a header writes it)
