@@ -57,9 +57,8 @@ from openpyxl.formula.translate import Translator
 from openpyxl.utils.cell import range_boundaries
 from xlsxwriter.utility import xl_rowcol_to_cell
 
-from . import engine, progress, reader, recalc
+from . import engine, names, progress, reader, recalc, tolerances
 from .errors import UserError
-from . import names
 from .layout import HEADER_ROW, SHEET, SPEC_SHEET, Layout
 from .names import OVERFLOW
 
@@ -70,7 +69,10 @@ SHOWN = 100  # disagreements kept of each kind; the rest are counted
 # follows an overflow (the `formulas` evaluator and LibreOffice differ).
 OVERFLOW_ERRORS = (OVERFLOW, "#VALUE!", "#DIV/0!")
 EMPTY = (None, None)  # a cell the sheet lacks: no formula, no value
-FD_REL_TOL, FD_ABS_TOL = 1e-6, 1e-10  # how closely a finite difference agrees (see close)
+# How a column's cached values agree with recomputed ones (see close and tolerances.py)
+QUANTITY = "quantity"
+FINITE_DIFFERENCE = "finite difference"
+RELATIVE_DIFFERENCE = "relative difference"
 # What verify says when the `formulas` evaluator is not installed (the lean install)
 FORMULAS_SKIPPED = ("skipped the independent formula evaluator (`formulas` is not installed; "
                     "pip install 'backprop_xl[verify]' adds it)")
@@ -136,15 +138,28 @@ class Report:
         return f"{self.count:,} disagreement(s): {kinds} ({checked})"
 
 
-def close(quantity: str, cached, recomputed, inputs: tuple = ()) -> bool:
-    """Whether a cached value agrees with a recomputed one (the engine's number or an evaluator's).
-    `inputs`: for a relative difference, the cached gradient and finite difference it compares.
+class Rule(NamedTuple):
+    """How a column's values agree: as a quantity, a finite difference or a relative difference
+    (which also needs the columns of the gradient and the finite difference it compares)."""
 
-    Numbers agree to relative 1e-9. A finite difference divides rounding noise by 2h, so it agrees
-    to 1e-6 relative or 1e-10 absolute. Its relative difference to the gradient, divided by the
-    larger of the two (the scale), agrees to 1e-4 absolute, plus the finite difference's own
-    noise over that scale: near a minimum, where the gradient is 1e-16, the relative difference
-    is noise anywhere from 0 to 2, and two evaluators' last digits of exp give different noise.
+    kind: str
+    compared: tuple[int, ...] = ()
+
+
+def rules(layout: Layout) -> list[Rule]:
+    """Each column's Rule, in table order."""
+    relative = layout.relative_differences()
+    finite = {fd for _, fd in relative.values()}
+    return [Rule(RELATIVE_DIFFERENCE, relative[index]) if index in relative else
+            Rule(FINITE_DIFFERENCE if index in finite else QUANTITY)
+            for index in range(len(layout.columns))]
+
+
+def close(kind: str, cached, recomputed, inputs: tuple = ()) -> bool:
+    """Whether a cached value agrees with a recomputed one (the engine's number or an evaluator's),
+    as tolerances.py says for its kind (QUANTITY, FINITE_DIFFERENCE, RELATIVE_DIFFERENCE).
+    `inputs`: for a relative difference, the cached gradient and finite difference it compares,
+    whose larger size is its scale.
 
     Excel has no inf or NaN. Where the engine's number is not finite the cell caches #NUM!
     (OVERFLOW), and an evaluator gives an error value there: #NUM!, or #VALUE! or #DIV/0! from
@@ -160,13 +175,15 @@ def close(quantity: str, cached, recomputed, inputs: tuple = ()) -> bool:
         return cached == OVERFLOW
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (cached, recomputed)):
         return cached == recomputed
-    if quantity.startswith("fd_"):
-        return math.isclose(cached, recomputed, rel_tol=FD_REL_TOL, abs_tol=FD_ABS_TOL)
-    if quantity.startswith("reldiff_"):
+    if kind == FINITE_DIFFERENCE:
+        return math.isclose(cached, recomputed, rel_tol=tolerances.FINITE_DIFFERENCE_RELATIVE,
+                            abs_tol=tolerances.FINITE_DIFFERENCE_ABSOLUTE)
+    if kind == RELATIVE_DIFFERENCE:
         scale = max((abs(v) for v in inputs if isinstance(v, (int, float))), default=0.0)
-        noise = FD_REL_TOL + FD_ABS_TOL / scale if scale > 0 else 0.0
-        return math.isclose(cached, recomputed, rel_tol=0, abs_tol=1e-4 + noise)
-    return math.isclose(cached, recomputed, rel_tol=1e-9, abs_tol=1e-13)
+        return math.isclose(cached, recomputed, rel_tol=0,
+                            abs_tol=tolerances.relative_difference_tolerance(scale))
+    return math.isclose(cached, recomputed, rel_tol=tolerances.RELATIVE,
+                        abs_tol=tolerances.ABSOLUTE)
 
 
 def _is_overflow_error(value) -> bool:
@@ -230,7 +247,7 @@ def _check_rows(book, layout: Layout, source: str, report: Report) -> dict[int, 
     the sampled rows: step -> (the previous row's cells, the row's cells)."""
     spec, columns = layout.spec, layout.columns
     templates = layout.formulas()
-    compared = _compared_with(columns)
+    column_rules = rules(layout)
     sampled = set(sampled_steps(spec.steps))
     samples = {}
     steps = engine.rows(spec, [column.key for column in columns], layout.gradient_check)
@@ -254,7 +271,8 @@ def _check_rows(book, layout: Layout, source: str, report: Report) -> dict[int, 
                                             text, wanted, "layout"))
             if _same_number(value, engine_value):  # what close() says of it, at a glance
                 continue
-            if not close(column.key, value, engine_value, _inputs(cells, compared[index])):
+            rule = column_rules[index]
+            if not close(rule.kind, value, engine_value, _inputs(cells, rule.compared)):
                 report.add(Disagreement(SHEET, xl_rowcol_to_cell(row, index), column.key, value,
                                         engine_value, "engine"))
         if number in sampled:
@@ -400,27 +418,17 @@ def _put(sheet, row: int, column: int, value) -> None:
 def _compare(layout: Layout, samples: dict, recomputed: dict, by: str, report: Report) -> None:
     """Each formula cell of the sampled rows: its cached value against an evaluator's (recomputed:
     step -> column -> value), reported at its address in the user's workbook."""
-    columns = layout.columns
-    compared = _compared_with(columns)
+    columns, column_rules = layout.columns, rules(layout)
     for number, (_, cells) in sorted(samples.items()):
         values = recomputed[number]
         for index, (text, cached) in cells.items():
             if text is None:
                 continue
             value = values.get(index)
-            if not close(columns[index].key, cached, value, _inputs(cells, compared[index])):
+            rule = column_rules[index]
+            if not close(rule.kind, cached, value, _inputs(cells, rule.compared)):
                 report.add(Disagreement(SHEET, xl_rowcol_to_cell(HEADER_ROW + number, index),
                                         columns[index].key, cached, value, by))
-
-
-def _compared_with(columns) -> list[tuple[int, ...]]:
-    """Per column, the columns of the gradient and finite difference a relative difference
-    compares (see close); () for any other column."""
-    index = {column.key: i for i, column in enumerate(columns)}
-    parameters = [column.key.removeprefix("reldiff_") if column.key.startswith("reldiff_")
-                  else None for column in columns]
-    return [() if name is None else (index["grad_" + name], index["fd_" + name])
-            for name in parameters]
 
 
 def _inputs(cells: dict, indexes: tuple[int, ...]) -> tuple:

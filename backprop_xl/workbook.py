@@ -110,7 +110,43 @@ def overflow_note(step: int) -> str:
 
 
 def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
-    spec, columns = layout.spec, layout.columns
+    """The workbook of `layout` at `path`; returns the first step whose numbers overflow, if one.
+    XlsxWriter's constant_memory mode writes each sheet row by row, top down, once: so the side
+    block beside the table is written row by row along with it."""
+    book = _book(layout.spec, path)
+    styles = _styles(book)
+    # A narrow table keeps parameters, chart and notes beside it, in view; a wide one would push
+    # them far off to the right, so they get a first sheet of their own.
+    beside = len(layout.columns) <= SIDE_BY_SIDE_COLUMNS
+    overview = None if beside else book.add_worksheet(OVERVIEW_SHEET)
+    sheet = book.add_worksheet(SHEET, worksheet_class=worksheet_class)
+    side_sheet = sheet if beside else overview
+    label_column = len(layout.columns) + 1 if beside else 0
+    side, chart_row = _side_block(layout, book, styles, label_column)
+    _side_columns(side_sheet, label_column)
+    _steps_page(sheet, layout, beside, max(side), label_column)
+    if overview:
+        _overview_page(overview, side)
+    _header(sheet, layout, styles)
+    first_overflow = _steps(sheet, layout, styles, side if beside else None)
+
+    for row, cell in enumerate(layout.parameter_cells(), start=PARAMETER_ROW):
+        address = xl_rowcol_to_cell(row, label_column + 1, row_abs=True, col_abs=True)
+        book.define_name(cell.name, f"={side_sheet.name}!{address}")
+    if layout.data_on_sheet:
+        _data_sheet(book, layout.spec, styles)
+    _conditional_formats(sheet, layout, styles)
+    positions = {column.key: index for index, column in enumerate(layout.columns)}
+    for offset, group in enumerate(layout.chart_groups()):
+        side_sheet.insert_chart(chart_row + offset * CHART_ROWS, label_column,
+                                _chart(book, layout, positions, group),
+                                {"x_scale": 1.0, "y_scale": 1.2})
+    _spec_sheet(book, layout.spec)
+    book.close()
+    return first_overflow
+
+
+def _book(spec: Spec, path: Path):
     # A sheet past 4 GB (mazur's 66 columns reach it near 300,000 steps) needs the zip's ZIP64
     # records; Python's zipfile writes them only for a part that large, so smaller books keep
     # their bytes.
@@ -121,18 +157,12 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
         "author": f"backprop_xl {__version__}",
         "created": CREATED,
     })
-    styles = _styles(book)
-    # A narrow table keeps parameters, chart and notes beside it, in view; a wide one would push
-    # them far off to the right, so they get a first sheet of their own.
-    beside = len(columns) <= SIDE_BY_SIDE_COLUMNS
-    overview = None if beside else book.add_worksheet(OVERVIEW_SHEET)
-    sheet = book.add_worksheet(SHEET, worksheet_class=worksheet_class)
-    side_sheet = sheet if beside else overview
-    label_column = len(columns) + 1 if beside else 0
-    side, chart_row = _side_block(layout, book, styles, label_column)
-    _side_columns(side_sheet, label_column)
-    last_side_row = max(side)
+    return book
 
+
+def _steps_page(sheet, layout: Layout, beside: bool, last_side_row: int, label_column: int):
+    """The steps sheet's columns, frozen header and printed pages."""
+    columns = layout.columns
     sheet.set_row(HEADER_ROW, HEADER_LINE_POINTS * max(len(c.heading) for c in columns) + 4)
     sheet.set_column(0, 0, 7)
     for index, column in enumerate(columns[1:], start=1):
@@ -140,30 +170,46 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
         sheet.set_column(index, index, max(COLUMN_WIDTH, math.ceil(longest * BOLD_WIDTH) + 1))
     sheet.freeze_panes(HEADER_ROW + 1, 1)
     sheet.repeat_rows(HEADER_ROW)
-    for page in (sheet, overview) if overview else (sheet,):
-        page.set_landscape()
-        page.set_margins(left=0.3, right=0.3, top=0.4, bottom=0.4)
+    _landscape(sheet)
     if beside:  # fit the table and its side block to the page width; a wide table spans pages
         sheet.set_column(len(columns), len(columns), 2)
         sheet.fit_to_pages(1, 0)
-        sheet.print_area(0, 0, max(HEADER_ROW + spec.steps, last_side_row), label_column + 2)
-    else:
-        overview.activate()
-        overview.fit_to_pages(1, 0)
-        for row in range(last_side_row + 1):
-            _write_side(overview, side, row)
+        sheet.print_area(0, 0, max(HEADER_ROW + layout.spec.steps, last_side_row),
+                         label_column + 2)
 
-    for index, column in enumerate(columns):
+
+def _overview_page(overview, side: dict) -> None:
+    """The first sheet of a wide table's workbook: the side block alone."""
+    _landscape(overview)
+    overview.activate()
+    overview.fit_to_pages(1, 0)
+    for row in range(max(side) + 1):
+        _write_side(overview, side, row)
+
+
+def _landscape(page) -> None:
+    page.set_landscape()
+    page.set_margins(left=0.3, right=0.3, top=0.4, bottom=0.4)
+
+
+def _header(sheet, layout: Layout, styles) -> None:
+    """The table's header row: each column's heading, and Mazur's name where he has one."""
+    for index, column in enumerate(layout.columns):
         _check(sheet.write_string(HEADER_ROW, index, "\n".join(column.heading),
                                   styles["header:" + column.phase]))
         mazur = layout.mazur_names.get(column.parameter)
         if mazur:
             _check(sheet.write_comment(HEADER_ROW, index, f"{column.parameter} is {mazur} in "
                                        f"Mazur's \"A Step by Step Backpropagation Example\""))
-    if beside:
-        _write_side(sheet, side, HEADER_ROW)
 
-    positions = {column.key: index for index, column in enumerate(columns)}
+
+def _steps(sheet, layout: Layout, styles, side: dict | None) -> int | None:
+    """Every step's row: each column's formula with the engine's value cached (a number for the
+    step column), and beside it, when given, the side block's row. Returns the first step whose
+    numbers overflow, which caches #NUM! and gets a comment, if one does."""
+    spec, columns = layout.spec, layout.columns
+    if side is not None:
+        _write_side(sheet, side, HEADER_ROW)
     number_styles = [styles[column.number_format] for column in columns]
     templates = layout.formulas()
     steps = engine.rows(spec, [column.key for column in columns], layout.gradient_check)
@@ -182,24 +228,11 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
             else:
                 formula = templates[index][number > 1].format_map(numbers)
                 _check(sheet.write_formula(row, index, formula, number_styles[index], value))
-        if beside:
+        if side is not None:
             _write_side(sheet, side, row)
-    if beside:
+    if side is not None:
         for row in sorted(r for r in side if r > HEADER_ROW + spec.steps):
             _write_side(sheet, side, row)
-
-    for row, cell in enumerate(layout.parameter_cells(), start=PARAMETER_ROW):
-        address = xl_rowcol_to_cell(row, label_column + 1, row_abs=True, col_abs=True)
-        book.define_name(cell.name, f"={side_sheet.name}!{address}")
-    if layout.data_on_sheet:
-        _data_sheet(book, spec, styles)
-    _conditional_formats(sheet, layout, styles)
-    for offset, group in enumerate(layout.chart_groups()):
-        side_sheet.insert_chart(chart_row + offset * CHART_ROWS, label_column,
-                                _chart(book, layout, positions, group),
-                                {"x_scale": 1.0, "y_scale": 1.2})
-    _spec_sheet(book, spec)
-    book.close()
     return first_overflow
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from backprop_xl import engine
 from backprop_xl.spec import Spec
 
-# DESIGN.md, worked by hand from i = 1.5, w = 0.8, y = 0.5, r = 0.1.
+# The lesson's first step, worked by hand from i = 1.5, w = 0.8, y = 0.5, r = 0.1.
 SEED_FIRST_STEP = {
     "w1_1_1": 0.8, "z1_1": 1.2, "a1_1": 0.768525, "C": 0.072106, "dC_da1_1": 0.537050,
     "da_dz1_1": 0.177894, "dz_dw1_1_1": 1.5, "grad_w1_1_1": 0.143307, "new_w1_1_1": 0.785669,
