@@ -38,12 +38,12 @@ def test_every_row_of_every_kind_recomputed_agrees_with_its_cached_values(tmp_pa
     path = tmp_path / f"{kind}.xlsx"
     workbook.write(KINDS[kind], path)
     layout, names, rows = every_row(path)
-    compared = verify._compared_with(layout.columns)
+    rules = verify.rules(layout)
     for (number, _, cells), values in zip(rows, recalc.formulas_rows(rows, names, SHEET)):
         assert set(values) == {index for index, (text, _) in cells.items() if text is not None}
         for index, value in values.items():
-            assert verify.close(layout.columns[index].key, cells[index][1], value,
-                                verify._inputs(cells, compared[index])), (
+            assert verify.close(rules[index].kind, cells[index][1], value,
+                                verify._inputs(cells, rules[index].compared)), (
                 xl_rowcol_to_cell(number - 1, index), cells[index][1], value)
 
 
@@ -53,14 +53,14 @@ def test_every_row_recomputed_gives_what_formulas_gives_for_the_whole_workbook(t
     workbook.write(KINDS[kind], path)
     layout, names, rows = every_row(path)
     whole = formulas_recalc(path)  # `formulas`' own graph of every cell
-    compared = verify._compared_with(layout.columns)
+    rules = verify.rules(layout)
     for (number, _, cells), values in zip(rows, recalc.formulas_rows(rows, names, SHEET)):
         for index, value in values.items():
             address = xl_rowcol_to_cell(number - 1, index)
             # the whole workbook runs on from the parameters, the rows from the cached row
             # before: the same numbers, but for the last digits
-            assert verify.close(layout.columns[index].key, whole[address], value,
-                                verify._inputs(cells, compared[index])), (
+            assert verify.close(rules[index].kind, whole[address], value,
+                                verify._inputs(cells, rules[index].compared)), (
                 address, whole[address], value)
 
 
