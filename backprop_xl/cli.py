@@ -147,13 +147,17 @@ def spec_command(spec, output, steps, learning_rate, force):
               help="Write the trace to FILE, not stdout.")
 @steps_option("the spec")
 @rate_option("the spec")
+@click.option("--state", is_flag=True,
+              help="Also write the optimizer's state after each step (velocity_<name>, m_<name>, "
+              "...; none for sgd).")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
-def trace(spec, format_, output, steps, learning_rate, force):
+def trace(spec, format_, output, steps, learning_rate, state, force):
     """Print the trace of SPEC's run, one record per step, without a workbook [default SPEC: seed].
 
     Each record holds step, loss (the step's cost), every trained parameter by its name (w1_1_1 is
     the weight from input 1 into neuron 1 of layer 1, b1_1 its bias) as it is at the start of the
-    step, then grad_<name>, the gradient of the loss that the step uses to update it.
+    step, then grad_<name>, the gradient of the loss that the step uses to update it; with
+    --state, then the optimizer's state after the step, per parameter (README.md, 'The spec').
 
     \b
     --format csv   a header row, then one row per step; numbers read back exactly.
@@ -170,11 +174,11 @@ def trace(spec, format_, output, steps, learning_rate, force):
         # A reader that stops early (`| head`) closes the pipe: click catches the EPIPE, silences
         # the final flush and exits with status 1, no traceback, which is what we want too.
         warn_overflow(export.write(run_spec, sys.stdout.buffer, format_,
-                                   progress_bar=not sys.stdout.isatty()))
+                                   progress_bar=not sys.stdout.isatty(), state=state))
         return
     with atomic_output(output, force) as temporary:
         with temporary.open("wb") as stream:
-            overflow = export.write(run_spec, stream, format_, progress_bar=True)
+            overflow = export.write(run_spec, stream, format_, progress_bar=True, state=state)
     warn_overflow(overflow)
 
 

@@ -6,7 +6,8 @@ forward pass, the loss, every factor of the chain rule, the gradients, the updat
 gradient check. The step itself, and how it is computed (traced, compiled or as loops), is
 kernels.py's.
 
-Its columns are named as names.py says (w1_1_1, z1_1, dC_da1_1, grad_w1_1_1, ...).
+Its columns are named as names.py says (w1_1_1, z1_1, dC_da1_1, grad_w1_1_1, ...), an optimizer's
+state too (velocity_w1_1_1, m_w1_1_1, ...: STATE_COLUMNS), for an optimizer that has state.
 """
 
 from __future__ import annotations
@@ -23,6 +24,18 @@ from .kernels import Block, Kernel, worth_compiling
 from . import names
 from .names import bias_name, layers, weight_name
 from .spec import Spec
+
+# The columns of each optimizer's state, per parameter, in order: the Block field (its weights'
+# and biases' parts, kernels.Block) and the names.py function that names the column.
+STATE_COLUMNS = {
+    "sgd": (),
+    "momentum": (("first", names.velocity_key),),
+    "rmsprop": (("second", names.square_average_key),),
+    "adagrad": (("second", names.square_sum_key),),
+    "adam": (("first", names.first_moment_key), ("second", names.second_moment_key),
+             ("first_hat", names.first_moment_hat_key),
+             ("second_hat", names.second_moment_hat_key)),
+}
 
 
 @dataclass
@@ -105,12 +118,13 @@ class Run:
         self.step_samples = spec.step_samples
         self.cycles_samples = spec.cycles_samples
         self.check = gradient_check
+        self.moments = self.kernel.moments(len(self.w), len(self.b))  # the optimizer's state
         self.next_step = 1
 
     def block(self, steps: int) -> Block:
         """The next `steps` steps (fewer at the end of the run)."""
         steps = min(steps, self.spec.steps - self.next_step + 1)
-        block = self.kernel.train(self.w, self.b, self.next_step, steps)
+        block = self.kernel.train(self.w, self.b, self.next_step, steps, self.moments)
         self.next_step += steps
         return block
 
@@ -211,8 +225,13 @@ class Run:
         gradients = self.table_order(block.mean_weight_gradients, block.mean_bias_gradients)
         new = self.table_order(block.new_weights, block.new_biases)
         numeric = self.table_order(block.fd_weights, block.fd_biases)
+        state = [(key, self.table_order(getattr(block, f"{piece}_weights"),
+                                        getattr(block, f"{piece}_biases")))
+                 for piece, key in STATE_COLUMNS[self.spec.optimizer.name]]
         for i, name in enumerate(parameters):
             row[names.gradient_key(name)] = gradients[:, i]
+            for key, values in state:
+                row[key(name)] = values[:, i]
             row[names.new_key(name)] = new[:, i]
             if self.check:
                 row[names.finite_difference_key(name)] = numeric[:, i]
@@ -251,12 +270,27 @@ class Run:
                         block.bias_gradients[:, s, neuron + j]
         return row
 
+    def state(self, block: Block) -> np.ndarray:
+        """The optimizer's state after each step of a block, one column per key of state_keys,
+        in that order (no columns for plain SGD)."""
+        parts = [self.table_order(getattr(block, f"{piece}_weights"),
+                                  getattr(block, f"{piece}_biases"))
+                 for piece, _ in STATE_COLUMNS[self.spec.optimizer.name]]
+        return np.concatenate(parts, axis=1) if parts else np.empty((len(block.losses), 0))
+
     def summary(self, block: Block, first: int) -> tuple[np.ndarray, ...]:
         """The trace of a block that starts at step `first`: step numbers, losses, and each
         trained parameter and its gradient (one column each, in table order)."""
         return (np.arange(first, first + len(block.losses)), block.losses.mean(axis=1),
                 self.table_order(block.weights, block.biases),
                 self.table_order(block.mean_weight_gradients, block.mean_bias_gradients))
+
+
+def state_keys(spec: Spec) -> list[str]:
+    """The names of the optimizer's state columns, piece by piece (STATE_COLUMNS), each piece's
+    parameters in table order: what Run.state gives. None for plain SGD."""
+    return [key(name) for _, key in STATE_COLUMNS[spec.optimizer.name]
+            for name in spec.parameter_names]
 
 
 def run(spec: Spec, gradient_check: bool = False, compiled: bool | None = None) -> Iterator[Step]:

@@ -22,26 +22,29 @@ FORMATS = ("csv", "json")
 BLOCK_STEPS = 4096
 
 
-def columns(spec: Spec) -> list[str]:
-    """The keys of every record, in order: step, loss, the parameters, then their gradients."""
+def columns(spec: Spec, state: bool = False) -> list[str]:
+    """The keys of every record, in order: step, loss, the parameters, then their gradients; with
+    `state`, then the optimizer's state after the step (engine.state_keys; none for sgd)."""
     parameters = spec.parameter_names
-    return ["step", "loss", *parameters, *[gradient_key(name) for name in parameters]]
+    return ["step", "loss", *parameters, *[gradient_key(name) for name in parameters],
+            *(engine.state_keys(spec) if state else [])]
 
 
-def blocks(spec: Spec) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def blocks(spec: Spec, state: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The trace block by block: step numbers, and a table of the other columns, one row per step."""
     run = engine.Run(spec)
     first = 1
     for block in run.blocks(BLOCK_STEPS):
         numbers, losses, parameters, gradients = run.summary(block, first)
-        yield numbers, np.column_stack([losses, parameters, gradients])
+        parts = [losses, parameters, gradients] + ([run.state(block)] if state else [])
+        yield numbers, np.column_stack(parts)
         first += len(numbers)
 
 
-def records(spec: Spec) -> Iterator[dict]:
+def records(spec: Spec, state: bool = False) -> Iterator[dict]:
     """One record per step of the spec's run, as the engine computes them."""
-    names = columns(spec)
-    for numbers, table in blocks(spec):
+    names = columns(spec, state)
+    for numbers, table in blocks(spec, state):
         for number, row in zip(numbers.tolist(), table.tolist()):
             yield dict(zip(names, [number, *row]))
 
@@ -58,21 +61,23 @@ def _csv_lines(numbers: np.ndarray, table: np.ndarray) -> bytes:
     return b"\n".join(map(b",".join, zip(steps, rows))) + b"\n"
 
 
-def write(spec: Spec, stream: BinaryIO, format: str = "csv", progress_bar: bool = False) -> int | None:
+def write(spec: Spec, stream: BinaryIO, format: str = "csv", progress_bar: bool = False,
+          state: bool = False) -> int | None:
     """Write the trace of the spec's run, as UTF-8, to a binary stream, block by block as it is
-    computed (with a progress bar on a terminal, if asked). Returns the first step whose numbers
-    overflow to inf or NaN, None if none does."""
+    computed (with a progress bar on a terminal, if asked), with the optimizer's state if asked.
+    Returns the first step whose numbers overflow to inf or NaN, None if none does."""
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")
     overflow: list[int] = []
-    computed = progress.watched(_watch_overflow(blocks(spec), overflow), -(-spec.steps // BLOCK_STEPS),
+    computed = progress.watched(_watch_overflow(blocks(spec, state), overflow),
+                                -(-spec.steps // BLOCK_STEPS),
                                 "trace", progress_bar)
     if format == "csv":
-        stream.write(",".join(columns(spec)).encode() + b"\n")
+        stream.write(",".join(columns(spec, state)).encode() + b"\n")
         for numbers, table in computed:
             stream.write(_csv_lines(numbers, table))
     else:
-        names = columns(spec)
+        names = columns(spec, state)
         for numbers, table in computed:
             stream.write(b"".join(orjson.dumps(dict(zip(names, [number, *row]))) + b"\n"
                                   for number, row in zip(numbers.tolist(), table.tolist())))

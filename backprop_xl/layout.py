@@ -197,6 +197,12 @@ class Layout:
 
     def __init__(self, spec: Spec):
         self.spec = spec
+        # Every workbook (generate, regenerate, verify, a workbook read back) is laid out here.
+        # Until the table has an optimizer's state columns and update formulas, a workbook of any
+        # optimizer but plain SGD would show SGD's formulas beside other numbers: refuse it.
+        if spec.optimizer.name != "sgd":
+            raise SpecError("optimizer.name", f"workbooks of the {spec.optimizer.name} optimizer "
+                            "are not written yet; `backprop-xl trace` runs it")
         # Every trained parameter has a column for its value and one for its gradient: a network
         # too wide for that is refused before its columns are built, which would take minutes.
         if 2 * spec.n_parameters > EXCEL_COLUMNS:

@@ -8,7 +8,12 @@ input k into neuron j of layer l (1-based), b{l}_{j} that neuron's bias; z{l}_{j
 its sum and activation, dC_da{l}_{j} and da_dz{l}_{j} two factors of the chain rule, dz_d{w} the
 third, grad_{p} a parameter's gradient, new_{p} its updated value, fd_{p} its finite difference
 and reldiff_{p} how far the two differ. In batch mode with several samples a step, per-sample
-quantities end in _s{n}. x{k} and y{j} are the inputs and targets of the step's sample.
+quantities end in _s{n}. x{k} and y{j} are the inputs and targets of the step's sample. An
+optimizer's state after a step, per parameter p (spec.OPTIMIZERS, torch.optim's names in
+brackets): velocity_{p} the momentum's velocity b_t (momentum_buffer); sqavg_{p} RMSprop's running
+average of squared gradients v_t (square_avg); sqsum_{p} Adagrad's sum of squared gradients
+(state_sum); m_{p} and v_{p} Adam's first and second moments (exp_avg, exp_avg_sq), mhat_{p} and
+vhat_{p} the two bias-corrected.
 
 It imports nothing of the package: every other module may use it.
 """
@@ -157,3 +162,40 @@ def finite_difference_key(parameter: str) -> str:
 
 def relative_difference_key(parameter: str) -> str:
     return f"reldiff_{parameter}"
+
+
+# --- an optimizer's state after a step, per parameter (spec.Optimizer) --------------------------
+
+def velocity_key(parameter: str) -> str:
+    """SGD with momentum's velocity b_t (torch.optim.SGD's momentum_buffer)."""
+    return f"velocity_{parameter}"
+
+
+def square_average_key(parameter: str) -> str:
+    """RMSprop's running average of squared gradients v_t (torch.optim.RMSprop's square_avg)."""
+    return f"sqavg_{parameter}"
+
+
+def square_sum_key(parameter: str) -> str:
+    """Adagrad's sum of squared gradients (torch.optim.Adagrad's state_sum)."""
+    return f"sqsum_{parameter}"
+
+
+def first_moment_key(parameter: str) -> str:
+    """Adam's first moment m_t, the running average of gradients (exp_avg)."""
+    return f"m_{parameter}"
+
+
+def second_moment_key(parameter: str) -> str:
+    """Adam's second moment v_t, the running average of squared gradients (exp_avg_sq)."""
+    return f"v_{parameter}"
+
+
+def first_moment_hat_key(parameter: str) -> str:
+    """Adam's bias-corrected first moment m_t / (1 - beta1^t)."""
+    return f"mhat_{parameter}"
+
+
+def second_moment_hat_key(parameter: str) -> str:
+    """Adam's bias-corrected second moment v_t / (1 - beta2^t)."""
+    return f"vhat_{parameter}"

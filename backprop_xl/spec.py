@@ -34,11 +34,24 @@ GRADIENT_CHECK_THRESHOLD = 1e-4
 
 TITLE_LIMIT = 255  # what Excel allows a document title, which the title also becomes
 TOP_KEYS = {"title", "steps", "learning_rate", "loss", "mode", "gradient", "gradient_check",
-            "fd_step", "gradient_check_threshold", "network", "data"}
+            "fd_step", "gradient_check_threshold", "optimizer", "network", "data"}
 NETWORK_KEYS = {"layers", "activation", "activations", "leaky_slope", "weights", "init", "biases",
                 "update_biases"}
 INIT_KEYS = {"seed", "biases"}
 DATA_KEYS = {"inputs", "targets"}
+
+# The optimizers, with torch.optim's definitions and defaults (weight decay 0 everywhere; see
+# kernels._update for the update rules, as torch.optim documents them): "sgd" is plain gradient
+# descent, today's update; "momentum" torch.optim.SGD with a momentum (dampening 0, nesterov
+# optional); "rmsprop" torch.optim.RMSprop (not centered, no momentum); "adagrad"
+# torch.optim.Adagrad (lr_decay 0, initial_accumulator_value 0); "adam" torch.optim.Adam
+# (bias-corrected, no amsgrad). Their order gives each its number in the kernels (Settings).
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adagrad", "adam")
+# The keys of [optimizer] that each optimizer takes, besides its name.
+OPTIMIZER_KEYS = {"sgd": (), "momentum": ("momentum", "nesterov"), "rmsprop": ("alpha", "eps"),
+                  "adagrad": ("eps",), "adam": ("beta1", "beta2", "eps")}
+# eps by default: torch.optim's, which differs between the optimizers
+DEFAULT_EPS = {"rmsprop": 1e-8, "adagrad": 1e-10, "adam": 1e-8}
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 TOML_HEADER = "# a backprop_xl spec: README.md, 'The spec', says what each key means\n"
@@ -60,10 +73,81 @@ KEY_COMMENTS = {
     "network.biases": "per layer: one per neuron",
     "network.update_biases": "false keeps the biases fixed",
     "data.inputs": "one row per sample",
+    "optimizer.name": "torch.optim's definitions: README.md, 'The spec'",
+    "optimizer.momentum": "mu: velocity = mu * velocity + gradient",
+    "optimizer.nesterov": "step by gradient + mu * velocity",
+    "optimizer.alpha": "decay of the squared gradients' average",
+    "optimizer.eps": "added to the square root in the denominator",
+    "optimizer.beta1": "decay of the gradients' average m",
+    "optimizer.beta2": "decay of the squared gradients' average v",
 }
 COMMENT_COLUMN = 28  # where the comments start, lined up while the values are short
 
 Matrix = list[list[float]]
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """How a step moves the parameters by their gradients: the optimizer's name (OPTIMIZERS) and
+    its hyperparameters, torch.optim's defaults where it has one. Only the keys OPTIMIZER_KEYS
+    gives an optimizer mean anything to it; eps None is the optimizer's default (DEFAULT_EPS)."""
+
+    name: str = "sgd"
+    momentum: float | None = None  # required for "momentum"
+    nesterov: bool = False
+    alpha: float = 0.99
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float | None = None
+
+    def __post_init__(self):
+        _check_choice(self.name, "optimizer.name", OPTIMIZERS, noun="optimizer")
+        if self.eps is None:
+            object.__setattr__(self, "eps", DEFAULT_EPS.get(self.name, 1e-8))
+        if self.name == "momentum":
+            if self.momentum is None:
+                raise SpecError("optimizer.momentum", "is missing (the momentum optimizer needs "
+                                "it, for example momentum = 0.9)")
+        if self.momentum is not None:
+            _check_number(self.momentum, "optimizer.momentum")
+            if self.momentum < 0:
+                raise SpecError("optimizer.momentum", f"must be at least 0, got {self.momentum!r}")
+        _check_bool(self.nesterov, "optimizer.nesterov")
+        if self.nesterov and not (self.momentum or 0) > 0:
+            raise SpecError("optimizer.nesterov", "needs a momentum greater than 0")
+        for key in ("alpha", "beta1", "beta2"):
+            value = getattr(self, key)
+            _check_number(value, f"optimizer.{key}")
+            if not 0 <= value < 1:
+                raise SpecError(f"optimizer.{key}", f"must be in [0, 1), got {value!r}")
+        _check_number(self.eps, "optimizer.eps")
+        if self.eps <= 0:
+            raise SpecError("optimizer.eps", f"must be greater than 0, got {self.eps!r}")
+
+    @property
+    def has_state(self) -> bool:
+        """Whether a step carries anything to the next besides the parameters."""
+        return self.name != "sgd"
+
+    def to_dict(self) -> dict:
+        """The [optimizer] table: the name and the keys this optimizer takes."""
+        values = {"name": self.name}
+        for key in OPTIMIZER_KEYS[self.name]:
+            values[key] = getattr(self, key)
+        return values
+
+    @classmethod
+    def from_dict(cls, table: dict) -> "Optimizer":
+        _check_keys(table, {"name", *{key for keys in OPTIMIZER_KEYS.values() for key in keys}},
+                    "optimizer.")
+        name = table.get("name", "sgd")
+        _check_choice(name, "optimizer.name", OPTIMIZERS, noun="optimizer")
+        for key in table:
+            if key != "name" and key not in OPTIMIZER_KEYS[name]:
+                takes = ", ".join(OPTIMIZER_KEYS[name]) or "nothing but its name"
+                raise SpecError(f"optimizer.{key}", f"does not apply to the {name} optimizer "
+                                f"(it takes: {takes})")
+        return cls(**table)
 
 
 @dataclass(frozen=True)
@@ -90,6 +174,7 @@ class Spec:
     gradient_check: bool | None = None  # None: on for networks of up to GRADIENT_CHECK_LIMIT
     fd_step: float = FD_STEP  # h of the gradient check's central differences
     gradient_check_threshold: float = GRADIENT_CHECK_THRESHOLD
+    optimizer: Optimizer = field(default_factory=Optimizer)
 
     def __post_init__(self):
         if not self.activations and isinstance(self.layers, list):
@@ -120,6 +205,9 @@ class Spec:
         if self.gradient_check_threshold <= 0:
             raise SpecError("gradient_check_threshold", f"must be greater than 0, got "
                             f"{self.gradient_check_threshold!r}")
+        if not isinstance(self.optimizer, Optimizer):
+            raise SpecError("optimizer", f"must be a table such as {{ name = \"adam\" }}, got "
+                            f"{self.optimizer!r}")
         self._check_network()
         self._check_data()
 
@@ -269,6 +357,8 @@ class Spec:
             network["biases"] = self.biases
         if self.has_biases:
             network["update_biases"] = self.update_biases
+        if self.optimizer.name != "sgd":  # the default writes no table: sgd specs keep their TOML
+            values["optimizer"] = self.optimizer.to_dict()
         return {**values, "network": network, "data": {"inputs": self.inputs, "targets": self.targets}}
 
     def to_toml(self) -> str:
@@ -276,7 +366,7 @@ class Spec:
         comments = {**KEY_COMMENTS, "loss": LOSSES[self.loss].words}
         document = tomlkit.document()
         for key, value in self.to_dict().items():
-            if isinstance(value, dict):  # [network] and [data]
+            if isinstance(value, dict):  # [optimizer], [network] and [data]
                 table = tomlkit.table()
                 for inner, item in value.items():
                     table.add(inner, _commented(inner, item, comments.get(f"{key}.{inner}")))
@@ -294,7 +384,12 @@ class Spec:
                                    ("targets", data, "data.")):
             if key not in table:
                 raise SpecError(prefix + key, "is missing")
-        arguments = {key: values[key] for key in TOP_KEYS - {"network", "data"} if key in values}
+        arguments = {key: values[key] for key in TOP_KEYS - {"network", "data", "optimizer"}
+                     if key in values}
+        if "optimizer" in values:
+            if not isinstance(values["optimizer"], dict):
+                raise SpecError("optimizer", 'must be a table such as { name = "adam" }')
+            arguments["optimizer"] = Optimizer.from_dict(values["optimizer"])
         if "activation" in network and "activations" in network:
             raise SpecError("network.activation", "give activation (all layers) or activations "
                             "(one per layer), not both")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from backprop_xl import engine, kernels
 from backprop_xl.functions import ACTIVATION_NAMES, LOSSES
 from backprop_xl.presets import preset
-from backprop_xl.spec import MODES, Spec
+from backprop_xl.spec import MODES, Optimizer, Spec
 from helpers import MAZUR_PUBLISHED_AFTER_ONE_STEP, has_biases, reference_names, trains_biases
 
 LOSS_NAMES = tuple(LOSSES)
@@ -218,6 +218,14 @@ def specs(draw, activation=None, loss=None, mode=None, min_samples=1, max_sample
 
 
 COMBINATIONS = [(a, l) for a in ACTIVATION_NAMES for l in LOSS_NAMES]
+
+# Every optimizer (tests/test_optimizers.py checks their numbers), for the tests of the three ways
+# to run a step.
+optimizers = st.sampled_from([
+    Optimizer(), Optimizer("momentum", momentum=0.9), Optimizer("momentum", momentum=0.5,
+                                                                nesterov=True),
+    Optimizer("rmsprop"), Optimizer("adagrad"), Optimizer("adam"),
+    Optimizer("adam", beta1=0.5, beta2=0.9, eps=1e-3)])
 
 
 # --- 1. Mazur's published numbers ----------------------------------------------------------------
@@ -550,8 +558,12 @@ def test_the_trace_command_agrees_with_autograd(tmp_path, mode):
 # and that difference carries from step to step).
 
 @settings(max_examples=40, deadline=None)
-@given(spec=specs(steps=6), check=st.booleans())
-def test_compiled_and_straight_line_runs_agree(spec, check):
+@given(spec=specs(steps=6), check=st.booleans(), optimizer=optimizers)
+def test_compiled_and_straight_line_runs_agree(spec, check, optimizer):
+    # An adaptive optimizer's step is about the rate whatever the gradient's size, so a rounding
+    # difference in a gradient near 0 can move a parameter by the rate: kept small for them.
+    spec = spec.with_overrides(optimizer=optimizer, learning_rate=(
+        spec.learning_rate if optimizer.name in ("sgd", "momentum") else 0.01))
     straight = [step.record() for step in engine.run(spec, check, compiled=False)]
     compiled = [step.record() for step in engine.run(spec, check, compiled=True)]
     for first, second in zip(straight, compiled, strict=True):
@@ -578,13 +590,16 @@ ARITHMETIC_ACTIVATIONS = ("relu", "leaky_relu", "linear")  # no exp, log or tanh
 @settings(max_examples=60, deadline=None)
 @given(spec=specs(steps=6, loss="squared_error"), check=st.booleans(),
        activations=st.lists(st.sampled_from(ARITHMETIC_ACTIVATIONS), min_size=3, max_size=3),
-       half=st.booleans())
-def test_straight_line_steps_are_the_loops_operation_for_operation(spec, check, activations, half):
+       half=st.booleans(), optimizer=optimizers)
+def test_straight_line_steps_are_the_loops_operation_for_operation(spec, check, activations, half,
+                                                                   optimizer):
     """With activations and losses of plain arithmetic, the traced step must give the loops'
     numbers bit for bit: the same operations in the same order, none left out or repeated
-    wrongly (a reused expression must be the very same one)."""
+    wrongly (a reused expression must be the very same one), for every optimizer (sqrt is
+    exact, and both take Python's pow for Adam's beta^t)."""
     spec = spec.with_overrides(activations=activations[:len(spec.activations)],
-                               loss="half_squared_error" if half else "squared_error")
+                               loss="half_squared_error" if half else "squared_error",
+                               optimizer=optimizer)
     straight = [step.record() for step in engine.run(spec, check, compiled=False)]
     loops = loop_records(spec, check)
     assert [list(record) for record in straight] == [list(record) for record in loops]
