@@ -225,9 +225,7 @@ class Run:
         gradients = self.table_order(block.mean_weight_gradients, block.mean_bias_gradients)
         new = self.table_order(block.new_weights, block.new_biases)
         numeric = self.table_order(block.fd_weights, block.fd_biases)
-        state = [(key, self.table_order(getattr(block, f"{piece}_weights"),
-                                        getattr(block, f"{piece}_biases")))
-                 for piece, key in STATE_COLUMNS[self.spec.optimizer.name]]
+        state = self._state(block)
         for i, name in enumerate(parameters):
             row[names.gradient_key(name)] = gradients[:, i]
             for key, values in state:
@@ -273,10 +271,16 @@ class Run:
     def state(self, block: Block) -> np.ndarray:
         """The optimizer's state after each step of a block, one column per key of state_keys,
         in that order (no columns for plain SGD)."""
-        parts = [self.table_order(getattr(block, f"{piece}_weights"),
-                                  getattr(block, f"{piece}_biases"))
-                 for piece, _ in STATE_COLUMNS[self.spec.optimizer.name]]
+        parts = [values for _, values in self._state(block)]
         return np.concatenate(parts, axis=1) if parts else np.empty((len(block.losses), 0))
+
+    def _state(self, block: Block) -> list[tuple]:
+        """Each piece of the optimizer's state after each step of a block (STATE_COLUMNS): the
+        function of names.py that names its columns, and its values, one column per trained
+        parameter in table order."""
+        return [(key, self.table_order(getattr(block, f"{piece}_weights"),
+                                       getattr(block, f"{piece}_biases")))
+                for piece, key in STATE_COLUMNS[self.spec.optimizer.name]]
 
     def summary(self, block: Block, first: int) -> tuple[np.ndarray, ...]:
         """The trace of a block that starts at step `first`: step numbers, losses, and each

@@ -315,8 +315,8 @@ def numbered_form(function):
 
 
 # The engine's numbered forms: activation and loss by their index in ACTIVATION_NAMES and LOSSES,
-# which compiled code can take where it cannot take a function (tests/test_functions.py holds each
-# number to its name).
+# which compiled code can take where it cannot take a function (tests/test_networks.py,
+# test_numbered_forms_are_the_named_functions, holds each number to its name).
 
 @numbered_form
 def activation_value(code, z, slope):

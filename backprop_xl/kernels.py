@@ -109,9 +109,10 @@ class Settings(NamedTuple):
     @property
     def hyperparameters(self) -> tuple[float, ...]:
         """What a traced step of an optimizer with state takes after the rate."""
-        return (self.momentum, self.alpha, self.beta1, self.beta2, self.eps)
+        return tuple(getattr(self, name) for name in HYPERPARAMETERS)
 
 
+# The optimizers' hyperparameters among Settings' fields, in the order a traced step takes them.
 HYPERPARAMETERS = ("momentum", "alpha", "beta1", "beta2", "eps")
 
 
@@ -681,18 +682,13 @@ class Kernel:
         return Moments.zeros(self.settings.optimizer, weights, neurons)
 
     def train(self, w: np.ndarray, b: np.ndarray, first: int, steps: int,
-              moments: Moments | None = None) -> Block:
+              moments: Moments) -> Block:
         """Steps first, ..., first + steps - 1 as a block; w and b end as the parameters after
-        the last of them, moments (the optimizer's state before step `first`; None: zero, which
-        only plain SGD and a run's first step may take) as the state after it."""
-        if moments is None:
-            assert self.settings.optimizer == SGD or first == 1, "the optimizer's state is missing"
-            moments = self.moments(len(w), len(b))
+        the last of them, moments (the optimizer's state before step `first`) as the state after
+        it."""
         if self.straight_line is not None:
             try:
-                if self.settings.optimizer == SGD:
-                    return self._straight_line_train(w, b, first, steps)
-                return self._straight_line_train_with_state(w, b, moments, first, steps)
+                return self._straight_line_train(w, b, moments, first, steps)
             except functions.FLOAT_FORM_ERRORS:
                 pass  # where numpy gives inf or NaN: this block runs again in the loops below
         block = Block.empty(steps, self.step_samples, len(w), len(b), self.settings.optimizer)
@@ -702,31 +698,18 @@ class Kernel:
                   moments, block)
         return block
 
-    def _straight_line_train(self, w, b, first, steps) -> Block:
-        """Steps first, first + 1, ... by the straight-line step of plain SGD, as _train does
-        with the loops; w and b are left alone if a step raises."""
-        rows, parameters = [], (*w.tolist(), *b.tolist())
-        for t in range(steps):
-            sample = _first_sample(self.cycles_samples, first + t, len(self.step_arguments))
-            new_parameters, computed = self.straight_line(*parameters, *self.step_arguments[sample])
-            rows.append((sample, *parameters, *computed, *new_parameters))
-            parameters = new_parameters
-        block = Block.from_rows(
-            rows, ("samples", "weights", "biases", *STEP_FIELDS, "new_weights", "new_biases"),
-            self.step_samples, len(w), len(b))
-        w[:], b[:] = block.new_weights[-1], block.new_biases[-1]
-        return block
-
-    def _straight_line_train_with_state(self, w, b, moments, first, steps) -> Block:
-        """_straight_line_train for an optimizer with state: the traced step also takes and
-        returns the Moments, and the step's number; w, b and moments are left alone if a step
+    def _straight_line_train(self, w, b, moments, first, steps) -> Block:
+        """Steps first, first + 1, ... by the straight-line step, as _train does with the loops:
+        it takes and returns the parameters and the optimizer's state (none for plain SGD), and
+        for an optimizer with state the step's number; w, b and moments are left alone if a step
         raises."""
         n = len(w) + len(b)
+        stateful = self.settings.optimizer != SGD
         rows, carried = [], (*w.tolist(), *b.tolist(), *moments.values())
         for t in range(steps):
             sample = _first_sample(self.cycles_samples, first + t, len(self.step_arguments))
-            new, computed = self.straight_line(*carried, *self.step_arguments[sample],
-                                               float(first + t))
+            number = (float(first + t),) if stateful else ()
+            new, computed = self.straight_line(*carried, *self.step_arguments[sample], *number)
             rows.append((sample, *carried[:n], *computed, *new[:n]))
             carried = new
         block = Block.from_rows(
