@@ -7,7 +7,7 @@ gradient check. The step itself, and how it is computed (traced, compiled or as 
 kernels.py's.
 
 Its columns are named as names.py says (w1_1_1, z1_1, dC_da1_1, grad_w1_1_1, ...), an optimizer's
-state too (velocity_w1_1_1, m_w1_1_1, ...: STATE_COLUMNS), for an optimizer that has state.
+state too (velocity_w1_1_1, m_w1_1_1, ...: names.STATE_COLUMNS), for an optimizer with state.
 """
 
 from __future__ import annotations
@@ -24,18 +24,6 @@ from .kernels import Block, Kernel, worth_compiling
 from . import names
 from .names import bias_name, layers, weight_name
 from .spec import Spec
-
-# The columns of each optimizer's state, per parameter, in order: the Block field (its weights'
-# and biases' parts, kernels.Block) and the names.py function that names the column.
-STATE_COLUMNS = {
-    "sgd": (),
-    "momentum": (("first", names.velocity_key),),
-    "rmsprop": (("second", names.square_average_key),),
-    "adagrad": (("second", names.square_sum_key),),
-    "adam": (("first", names.first_moment_key), ("second", names.second_moment_key),
-             ("first_hat", names.first_moment_hat_key),
-             ("second_hat", names.second_moment_hat_key)),
-}
 
 
 @dataclass
@@ -275,12 +263,12 @@ class Run:
         return np.concatenate(parts, axis=1) if parts else np.empty((len(block.losses), 0))
 
     def _state(self, block: Block) -> list[tuple]:
-        """Each piece of the optimizer's state after each step of a block (STATE_COLUMNS): the
-        function of names.py that names its columns, and its values, one column per trained
+        """Each piece of the optimizer's state after each step of a block (names.STATE_COLUMNS):
+        the function of names.py that names its columns, and its values, one column per trained
         parameter in table order."""
         return [(key, self.table_order(getattr(block, f"{piece}_weights"),
                                        getattr(block, f"{piece}_biases")))
-                for piece, key in STATE_COLUMNS[self.spec.optimizer.name]]
+                for piece, key in names.STATE_COLUMNS[self.spec.optimizer.name]]
 
     def summary(self, block: Block, first: int) -> tuple[np.ndarray, ...]:
         """The trace of a block that starts at step `first`: step numbers, losses, and each
@@ -291,9 +279,9 @@ class Run:
 
 
 def state_keys(spec: Spec) -> list[str]:
-    """The names of the optimizer's state columns, piece by piece (STATE_COLUMNS), each piece's
-    parameters in table order: what Run.state gives. None for plain SGD."""
-    return [key(name) for _, key in STATE_COLUMNS[spec.optimizer.name]
+    """The names of the optimizer's state columns, piece by piece (names.STATE_COLUMNS), each
+    piece's parameters in table order: what Run.state gives. None for plain SGD."""
+    return [key(name) for _, key in names.STATE_COLUMNS[spec.optimizer.name]
             for name in spec.parameter_names]
 
 

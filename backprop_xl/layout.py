@@ -35,6 +35,12 @@ CHARTS = 8  # charts at most: of more parameters than CHARTS * CHART_LINES, the 
 HEADER_CHARACTERS = 14  # a header longer than this breaks into lines (see Column.heading)
 QUANTITY_FORMAT = "0.000000"  # the number format of a quantity's cells (workbook.py: SMALL)
 THRESHOLD_NAME = "gradient_check_threshold"  # the cell of spec.gradient_check_threshold
+# The optimizer's hyperparameters, each a yellow cell named by its key in the spec's [optimizer]
+# table (spec.OPTIMIZER_KEYS), with its label and its symbol in the headers. nesterov has no cell:
+# it is a choice between two formulas, not a number.
+HYPERPARAMETERS = {"momentum": ("momentum μ", "μ"), "alpha": ("smoothing constant α", "α"),
+                   "beta1": ("first moment's β1", "β1"), "beta2": ("second moment's β2", "β2"),
+                   "eps": ("ε, added to the root", "ε")}
 
 # LibreOffice (7.4, and its default: multi-threaded calculation) computes a run of 100 or more
 # identical formulas down a column, a formula group, in threads, after first computing every cell
@@ -77,6 +83,28 @@ WORDS = {
     "mean_cost": "the step's cost: the mean over the samples",
     "mean_gradient": "the step's gradient: the mean of the samples' gradients",
     "update": "the updated parameter, one step down the gradient",
+    "velocity": ("momentum's velocity: the gradient plus μ times the previous step's velocity (0 "
+                 "before the first), so steps along a steady slope grow up to 1/(1 − μ) times"),
+    "update_momentum": "the updated parameter, one step along the velocity",
+    "update_nesterov": ("the updated parameter, Nesterov's step: the gradient plus μ times the "
+                        "new velocity, a look ahead along it"),
+    "square_average": ("RMSprop's running average of the squared gradient: α times the previous "
+                       "step's (0 before the first) plus 1 − α times the new square"),
+    "update_rmsprop": ("the updated parameter: the gradient divided by the root of its running "
+                       "average square, so each parameter steps about r whatever its gradient's "
+                       "size; ε keeps the division away from 0"),
+    "square_sum": "Adagrad's sum of every squared gradient so far",
+    "update_adagrad": ("the updated parameter: the gradient divided by the root of the sum of its "
+                       "squares, so a parameter's steps shrink as its gradients add up"),
+    "first_moment": ("Adam's first moment: a running average of the gradient, β1 times the "
+                     "previous step's (0 before the first) plus 1 − β1 times the gradient"),
+    "second_moment": ("Adam's second moment: a running average of the squared gradient, with "
+                      "β2"),
+    "first_moment_hat": ("the first moment corrected for starting at 0: divided by 1 − β1^t, t the "
+                         "step number"),
+    "second_moment_hat": "the second moment corrected likewise: divided by 1 − β2^t",
+    "update_adam": ("the updated parameter, Adam's step: the corrected first moment over the root "
+                    "of the corrected second, about r in size whatever the gradient's"),
     "finite_difference": ("the gradient check: a central finite difference of the cost, computed "
                           "by re-running the forward pass with the parameter moved by ±h"),
     "relative_difference": ("how far the chain-rule gradient and the finite difference disagree, "
@@ -197,12 +225,6 @@ class Layout:
 
     def __init__(self, spec: Spec):
         self.spec = spec
-        # Every workbook (generate, regenerate, verify, a workbook read back) is laid out here.
-        # Until the table has an optimizer's state columns and update formulas, a workbook of any
-        # optimizer but plain SGD would show SGD's formulas beside other numbers: refuse it.
-        if spec.optimizer.name != "sgd":
-            raise SpecError("optimizer.name", f"workbooks of the {spec.optimizer.name} optimizer "
-                            "are not written yet; `backprop-xl trace` runs it")
         # Every trained parameter has a column for its value and one for its gradient: a network
         # too wide for that is refused before its columns are built, which would take minutes.
         if 2 * spec.n_parameters > EXCEL_COLUMNS:
@@ -236,6 +258,8 @@ class Layout:
         of a single sample (several sit on the Data sheet)."""
         spec = self.spec
         cells = [Parameter("learning_rate", "learning rate r", spec.learning_rate)]
+        cells += [Parameter(key, HYPERPARAMETERS[key][0], getattr(spec.optimizer, key))
+                  for key in spec.optimizer.to_dict() if key in HYPERPARAMETERS]
         if self.gradient_check:
             cells.append(Parameter(FD_STEP_NAME, "finite-difference step h", spec.fd_step))
         if "leaky_relu" in spec.activations:
@@ -413,7 +437,8 @@ class Layout:
 
     def _columns(self) -> list[Column]:
         """Every column in table order: the step, the parameters, per sample group the forward
-        pass, the cost and the backward pass, then the means, the updates and the check."""
+        pass, the cost and the backward pass, then the means, the optimizer's state, the updates
+        and the check."""
         columns = self._step_columns() + self._parameter_columns()
         for sample in self.group_samples():
             columns += self._forward_columns(sample)
@@ -421,6 +446,7 @@ class Layout:
             columns += self._backward_columns(sample)
         if self.step_samples > 1:
             columns += self._mean_columns()
+        columns += self._state_columns()
         columns += self._update_columns()
         if self.gradient_check:
             columns += self._check_columns()
@@ -560,13 +586,91 @@ class Layout:
                     for name in self.parameters]
         return columns
 
-    def _update_columns(self) -> list[Column]:
-        return [Column(names.new_key(name), f"{name[0]}'", f"{name[0]} − r·dC/d{name[0]}",
-                       WORDS["update"],
-                       lambda r, name=name: (f"{r[name]}-learning_rate*"
-                                             f"{r[names.gradient_key(name)]}"),
-                       "update", parameter=name)
+    def _state_columns(self) -> list[Column]:
+        """The optimizer's state after the step, piece by piece (names.STATE_COLUMNS), a column
+        per parameter each: a running average or sum over the previous row's, from 0 before the
+        first step, as torch.optim's rules (kernels._update) say."""
+        optimizer = self.spec.optimizer.name
+        return [self._state_column(key, name) for _, key in names.STATE_COLUMNS[optimizer]
                 for name in self.parameters]
+
+    def _state_column(self, key: Callable[[str], str], name: str) -> Column:
+        """Column `key(name)` of the optimizer's state. In the headers s is the state before the
+        step (the previous row's) and s' after it, as w and w' are the parameter's."""
+        gradient = f"dC/d{name[0]}"
+
+        def running(decay: str | None, weight: str | None, term: Callable[[Row], str]):
+            """decay·previous + weight·term over the rows; before the first step the previous
+            is 0, which a first row without it gives exactly (0 + x = x)."""
+            def formula(r: Row) -> str:
+                new = term(r) if weight is None else f"{weight}*{term(r)}"
+                if r.first:
+                    return new
+                previous = r.previous(key(name))
+                return f"{previous}+{new}" if decay is None else f"{decay}*{previous}+{new}"
+            return formula
+
+        g = lambda r: r[names.gradient_key(name)]  # noqa: E731 - one cell
+        square = lambda r: f"({g(r)}*{g(r)})"  # noqa: E731
+
+        def corrected(moment, beta: str):
+            return lambda r: f"{r[moment(name)]}/(1-{beta}^{r['step']})"
+
+        if key is names.velocity_key:
+            return Column(key(name), "v'", f"μ·v + {gradient}", WORDS["velocity"],
+                          running("momentum", None, g), "update", parameter=name)
+        if key is names.square_average_key:
+            return Column(key(name), "s'", f"α·s + (1 − α)·({gradient})²", WORDS["square_average"],
+                          running("alpha", "(1-alpha)", square), "update", parameter=name)
+        if key is names.square_sum_key:
+            return Column(key(name), "G'", f"G + ({gradient})²", WORDS["square_sum"],
+                          running(None, None, square), "update", parameter=name)
+        if key is names.first_moment_key:
+            return Column(key(name), "m'", f"β1·m + (1 − β1)·{gradient}", WORDS["first_moment"],
+                          running("beta1", "(1-beta1)", g), "update", parameter=name)
+        if key is names.second_moment_key:
+            return Column(key(name), "v'", f"β2·v + (1 − β2)·({gradient})²",
+                          WORDS["second_moment"], running("beta2", "(1-beta2)", square), "update",
+                          parameter=name)
+        if key is names.first_moment_hat_key:
+            return Column(key(name), "m̂", "m'/(1 − β1^t)", WORDS["first_moment_hat"],
+                          corrected(names.first_moment_key, "beta1"), "update", parameter=name)
+        assert key is names.second_moment_hat_key
+        return Column(key(name), "v̂", "v'/(1 − β2^t)", WORDS["second_moment_hat"],
+                      corrected(names.second_moment_key, "beta2"), "update", parameter=name)
+
+    def _update_columns(self) -> list[Column]:
+        """Each parameter's new value, by the optimizer's rule (kernels._update)."""
+        optimizer = self.spec.optimizer
+        columns = []
+        for name in self.parameters:
+            symbol, gradient = name[0], names.gradient_key(name)
+            if optimizer.name == "momentum" and optimizer.nesterov:
+                definition, words = f"{symbol} − r·(dC/d{symbol} + μ·v')", "update_nesterov"
+                step = lambda r, name=name, gradient=gradient: (
+                    f"({r[gradient]}+momentum*{r[names.velocity_key(name)]})")
+            elif optimizer.name == "momentum":
+                definition, words = f"{symbol} − r·v'", "update_momentum"
+                step = lambda r, name=name: r[names.velocity_key(name)]
+            elif optimizer.name in ("rmsprop", "adagrad"):
+                state, below = ((names.square_average_key, "s'") if optimizer.name == "rmsprop"
+                                else (names.square_sum_key, "G'"))
+                definition = f"{symbol} − r·dC/d{symbol}/(√{below} + ε)"
+                words = f"update_{optimizer.name}"
+                step = lambda r, state=state, name=name, gradient=gradient: (
+                    f"{r[gradient]}/(SQRT({r[state(name)]})+eps)")
+            elif optimizer.name == "adam":
+                definition, words = f"{symbol} − r·m̂/(√v̂ + ε)", "update_adam"
+                step = lambda r, name=name: (f"{r[names.first_moment_hat_key(name)]}/"
+                                             f"(SQRT({r[names.second_moment_hat_key(name)]})+eps)")
+            else:
+                definition, words = f"{symbol} − r·dC/d{symbol}", "update"
+                step = lambda r, gradient=gradient: r[gradient]
+            columns.append(Column(names.new_key(name), f"{symbol}'", definition, WORDS[words],
+                                  lambda r, name=name, step=step: (f"{r[name]}-learning_rate*"
+                                                                   f"{step(r)}"),
+                                  "update", parameter=name))
+        return columns
 
     def _check_columns(self) -> list[Column]:
         """Per parameter, a central finite difference of the cost and its relative difference to

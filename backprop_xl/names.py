@@ -199,3 +199,15 @@ def first_moment_hat_key(parameter: str) -> str:
 def second_moment_hat_key(parameter: str) -> str:
     """Adam's bias-corrected second moment v_t / (1 - beta2^t)."""
     return f"vhat_{parameter}"
+
+
+# Each optimizer's state, piece by piece in table order: the stem of the kernel's Block fields that
+# hold it (first_weights, first_biases, ...) and the function that names its column per parameter.
+STATE_COLUMNS = {
+    "sgd": (),
+    "momentum": (("first", velocity_key),),
+    "rmsprop": (("second", square_average_key),),
+    "adagrad": (("second", square_sum_key),),
+    "adam": (("first", first_moment_key), ("second", second_moment_key),
+             ("first_hat", first_moment_hat_key), ("second_hat", second_moment_hat_key)),
+}

@@ -35,7 +35,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from .errors import SpecError, UserError
 from . import names
-from .layout import SPEC_MARKER, SPEC_SHEET, THRESHOLD_NAME, Layout
+from .layout import HYPERPARAMETERS, SPEC_MARKER, SPEC_SHEET, THRESHOLD_NAME, Layout
 from .names import EXCEL_COLUMNS, bias_name, initial_name, weight_name
 from .spec import EXCEL_ROWS, Spec
 
@@ -243,6 +243,12 @@ def edited_spec(book, spec: Spec, source: str) -> Spec:
         changes["fd_step"] = named_value(book, "fd_step", source)
     if "leaky_slope" in named:
         changes["leaky_slope"] = named_value(book, "leaky_slope", source)
+    optimizer = {key: named_value(book, key, source) for key in named if key in HYPERPARAMETERS}
+    if any(value != getattr(spec.optimizer, key) for key, value in optimizer.items()):
+        try:
+            changes["optimizer"] = replace(spec.optimizer, **optimizer)
+        except SpecError as error:
+            raise UserError(f"{source}: {error}") from None
     # no formula reads it (only the conditional formats), and a workbook made before it has none
     if layout.gradient_check and THRESHOLD_NAME in book.defined_names:
         changes["gradient_check_threshold"] = named_value(book, THRESHOLD_NAME, source)

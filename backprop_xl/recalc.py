@@ -84,7 +84,7 @@ INPUT_CELL = re.compile(r"(?:(?P<sheet>.+)!)?(?P<column>[A-Z]{1,3})(?P<row>[0-9]
 # applies them to each element: each runs once on all the rows' values. Any other (MIN, MAX,
 # AVERAGE and INDEX among ours) would take such an array for one argument, so it runs row by row.
 ELEMENTWISE_OPERATORS = ("+", "-", "U-", "U+", "*", "/", "^", "%", "<", ">", "=", "<=", ">=", "<>")
-ELEMENTWISE_FUNCTIONS = ("ABS", "EXP", "LN", "TANH", "MOD", "IF")
+ELEMENTWISE_FUNCTIONS = ("ABS", "EXP", "LN", "TANH", "MOD", "IF", "SQRT")
 
 
 def formulas_rows(rows: list[tuple[int, dict, dict]], names: dict[str, object],

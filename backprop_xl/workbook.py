@@ -78,7 +78,8 @@ PHASE_COLOURS = {"step": "#D9D9D9", "parameters": "#BDD7EE", "forward": "#E2EFDA
 # rewrites with an _xlfn. prefix, so its search for them, some 29 regular expressions run on every
 # formula and most of the writing time (docs/performance.md), can be skipped; tests hold the
 # bytes equal.
-FORMULA_FUNCTIONS = ("ABS", "AVERAGE", "EXP", "IF", "INDEX", "LN", "MAX", "MIN", "MOD", "TANH")
+FORMULA_FUNCTIONS = ("ABS", "AVERAGE", "EXP", "IF", "INDEX", "LN", "MAX", "MIN", "MOD", "SQRT",
+                     "TANH")
 
 
 class PlainFormulaWorksheet(Worksheet):

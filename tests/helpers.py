@@ -31,6 +31,7 @@ from defusedxml import ElementTree
 
 from backprop_xl import engine, tolerances, udfs
 from backprop_xl.cli import main
+from backprop_xl.spec import Optimizer
 from recalc import formula_cells
 
 
@@ -479,3 +480,15 @@ def cases():
         for argument in parameters(name):
             for label, value, expected in BAD_VALUES[kind(name, argument)] + SPECIFIC.get(argument, []):
                 yield pytest.param(name, argument, value, expected, id=f"{name}-{argument}-{label}")
+
+
+# --- optimizers (spec.Optimizer) ---------------------------------------------------------------
+
+# Each optimizer with torch.optim's defaults, and some with other settings
+OPTIMIZERS = {"sgd": Optimizer(), "momentum": Optimizer("momentum", momentum=0.9),
+              "nesterov": Optimizer("momentum", momentum=0.9, nesterov=True),
+              "rmsprop": Optimizer("rmsprop"), "adagrad": Optimizer("adagrad"),
+              "adam": Optimizer("adam"),
+              "adam, other settings": Optimizer("adam", beta1=0.5, beta2=0.9, eps=1e-3),
+              "rmsprop, other settings": Optimizer("rmsprop", alpha=0.5, eps=1e-4),
+              "momentum 0.5": Optimizer("momentum", momentum=0.5)}

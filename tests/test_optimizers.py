@@ -1,8 +1,8 @@
 """The optimizers of issue 16 (spec [optimizer]) in the engine, against sources that share no code
 with the package: each optimizer's first two steps of the seed lesson worked by hand with the math
 module, and random networks trained for 50 steps by a from-scratch implementation, here, of
-torch.optim's documented update rules on gradients from HIPS autograd. Then the spec's refusals,
-and the refusal of a workbook whose layout has no optimizer columns yet.
+torch.optim's documented update rules on gradients from HIPS autograd. Then the spec's refusals.
+The workbooks of the optimizers: test_optimizer_workbooks.py.
 
 torch.optim's documented rules, as this file implements them (weight decay 0 throughout):
 - SGD with momentum mu (dampening 0): b_1 = g_1, b_t = mu b_{t-1} + g_t; the step is b_t, or with
@@ -25,22 +25,13 @@ from autograd import grad
 
 from backprop_xl import engine, export
 from backprop_xl.errors import SpecError
-from backprop_xl.layout import Layout
 from backprop_xl.presets import preset
 from backprop_xl.spec import Optimizer, Spec
-from helpers import assert_refused, reference_names, run, trains_biases
+from helpers import OPTIMIZERS, reference_names, run, trains_biases
 
-MOMENTUM = Optimizer("momentum", momentum=0.9)
-NESTEROV = Optimizer("momentum", momentum=0.9, nesterov=True)
-RMSPROP = Optimizer("rmsprop")
-ADAGRAD = Optimizer("adagrad")
-ADAM = Optimizer("adam")
-EVERY = {"sgd": Optimizer(), "momentum": MOMENTUM, "nesterov": NESTEROV, "rmsprop": RMSPROP,
-         "adagrad": ADAGRAD, "adam": ADAM,
-         "adam, other settings": Optimizer("adam", beta1=0.5, beta2=0.9, eps=1e-3),
-         "rmsprop, other settings": Optimizer("rmsprop", alpha=0.5, eps=1e-4),
-         "momentum 0.5": Optimizer("momentum", momentum=0.5)}
-
+MOMENTUM, NESTEROV, RMSPROP, ADAGRAD, ADAM = (OPTIMIZERS[name] for name in (
+    "momentum", "nesterov", "rmsprop", "adagrad", "adam"))
+EVERY = OPTIMIZERS
 
 # --- 1. the seed lesson's first two steps, by hand ---------------------------------------------
 # i = 1.5, w = 0.8, y = 0.5, r = 0.1, a = sigmoid(i w), C = (a - y)^2, dC/dw = 2(a - y) a(1 - a) i.
@@ -405,21 +396,3 @@ def test_a_bad_optimizer_is_refused_naming_the_key(table, key, words):
 def test_an_optimizer_that_is_no_table_is_refused():
     with pytest.raises(SpecError, match="^optimizer: must be a table"):
         Spec.from_toml('optimizer = "adam"\n' + SEED_TOML)
-
-
-# --- 5. no workbook yet for an optimizer with state -----------------------------------------
-
-@pytest.mark.parametrize("optimizer", ["momentum", "rmsprop", "adagrad", "adam"])
-def test_generate_refuses_an_optimizer_with_state_in_one_line(tmp_path, capsys, optimizer):
-    spec_file = tmp_path / "run.toml"
-    spec_file.write_text(preset("seed").with_overrides(optimizer=EVERY[optimizer]).to_toml())
-    assert_refused(tmp_path, capsys, ["generate", str(spec_file), "-o", str(tmp_path / "x.xlsx")],
-                   f"optimizer.name: workbooks of the {optimizer} optimizer are not written yet")
-    assert not (tmp_path / "x.xlsx").exists()
-
-
-def test_every_workbook_path_lays_out_through_the_one_refusal():
-    # generate (workbook.write), regenerate and verify (reader, verify) all build a Layout
-    with pytest.raises(SpecError, match="^optimizer.name: workbooks of the adam optimizer"):
-        Layout(preset("mazur").with_overrides(optimizer=ADAM))
-    Layout(preset("mazur"))  # sgd: as before
