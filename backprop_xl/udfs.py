@@ -1,9 +1,11 @@
 """The engine as xlwings user-defined functions: type the math into cells, watch it recalculate.
 
 Each function is a thin wrapper: it turns cell values into a Spec (or picks an activation or loss
-from functions.py), runs the engine, and lays the engine's numbers out as cells, so a cell shows
-exactly what `backprop-xl trace` and the workbooks show. The one expression written here is
-BP_LOSS's cost, the engine's own (engine.Step.loss), and a test holds the two equal.
+from functions.py; an optimizer's cells become a spec's [optimizer] table, which
+spec.Optimizer.from_dict validates as it does a spec's), runs the engine, and lays the engine's
+numbers out as cells, so a cell shows exactly what `backprop-xl trace` and the workbooks show.
+The one expression written here is BP_LOSS's cost, the engine's own (engine.Step.loss), and a
+test holds the two equal.
 
 xlwings imports this module on Windows (xlwings.conf: "UDF MODULES","backprop_xl.udfs"; the
 `backprop-xl xlwings-setup DIR` command writes it); elsewhere the decorators do nothing and the
@@ -39,7 +41,7 @@ from . import engine, export
 from .errors import SpecError, UserError
 from .functions import (ACTIVATION_NAMES, DEFAULT_LEAKY_SLOPE, FD_STEP, LOSSES, activation as
                         activation_function, relative_difference)
-from .spec import MODES, Spec
+from .spec import DEFAULT_EPS, MODES, OPTIMIZERS, Optimizer, Spec
 from .names import EXCEL_COLUMNS, OVERFLOW
 
 ERROR_PREFIX = "#backprop_xl: "
@@ -61,14 +63,16 @@ DOC = {
     "weight": "The weight w at the start (a number).",
     "target": "The target y the output a should reach (a number).",
     "learning_rate": "r, greater than 0: each step changes a parameter p to p - r*dC/dp.",
+    "trained_learning_rate": "r, greater than 0: each step changes a parameter p to p - r*dC/dp "
+                             "with the default optimizer, sgd; the others scale their steps by r.",
     "activation": f"The activation: {', '.join(ACTIVATION_NAMES)}. Default sigmoid.",
     "layer_activation": "The activation of every layer, or a row of names, one per layer: "
                         f"{', '.join(ACTIVATION_NAMES)}. Default sigmoid.",
     "loss": f"The loss: {', '.join(LOSSES)}. Default squared_error.",
     "steps": "How many training steps, one row each. Default 300.",
     "columns": '"trace" (default): step, loss, each parameter and its gradient grad_<name>, as '
-               '`backprop-xl trace` prints them. "all": every quantity of the step, as in the '
-               "workbooks (z, a, C, dC/da, da/dz, dz/dw, dC/dw, new values).",
+               '`backprop-xl trace` prints them. "all": every quantity of the step (z, a, C, '
+               "dC/da, da/dz, dz/dw, dC/dw, the optimizer's state such as m_<name>, new values).",
     "layers": "The layer widths in a row: inputs first, then each layer, e.g. 2, 2, 2.",
     "weights": "Every weight in one range, read row by row: layer 1 first; within a layer "
                "neuron 1's weights (from input 1, 2, ...), then neuron 2's: w1_1_1, w1_1_2, "
@@ -83,7 +87,30 @@ DOC = {
                      "does.",
     "leaky_slope": f"leaky_relu's slope for z < 0. Default {DEFAULT_LEAKY_SLOPE}.",
     "h": f"The step h of the central difference (C(p+h) - C(p-h)) / 2h. Default {FD_STEP:g}.",
+    # The optimizer and its settings (spec.Optimizer, torch.optim's): an empty one is its default.
+    "optimizer": f"How each step moves the parameters, as torch.optim defines it: "
+                 f"{', '.join(OPTIMIZERS)}. Default sgd (p - r*dC/dp). Each setting after it "
+                 "applies to some optimizers only; an empty one is its default.",
+    "momentum": "The momentum optimizer's mu, which it needs: at least 0. Each step v = mu*v + g "
+                "(g = dC/dp; v starts at g), then p - r*v.",
+    "nesterov": "momentum only: TRUE steps by g + mu*v (Nesterov's momentum) instead of v. "
+                "Default FALSE.",
+    "alpha": "rmsprop only: each step v = alpha*v + (1-alpha)*g^2 (g = dC/dp), then "
+             f"p - r*g/(sqrt(v)+eps). In [0, 1); default {Optimizer.alpha:g}.",
+    "beta1": "adam only: each step m = beta1*m + (1-beta1)*g (g = dC/dp), bias-corrected to "
+             f"mhat = m/(1-beta1^t) at step t. In [0, 1); default {Optimizer.beta1:g}.",
+    "beta2": "adam only: each step v = beta2*v + (1-beta2)*g^2, bias-corrected to "
+             "vhat = v/(1-beta2^t), then p - r*mhat/(sqrt(vhat)+eps). In [0, 1); default "
+             f"{Optimizer.beta2:g}.",
+    "eps": "rmsprop, adagrad and adam: added to the square root in the denominator, greater "
+           f"than 0. Default {DEFAULT_EPS['adam']:g}; adagrad's {DEFAULT_EPS['adagrad']:g} (each "
+           "step s = s + g^2, then p - r*g/(sqrt(s)+eps)).".replace("e-0", "e-"),
 }
+# The optimizer's settings, in the order the functions take them: every key of spec's
+# [optimizer] table besides its name; and the argument that gives each key of that table.
+OPTIMIZER_SETTINGS = ("momentum", "nesterov", "alpha", "beta1", "beta2", "eps")
+OPTIMIZER_ARGUMENTS = {"optimizer.name": "optimizer",
+                       **{f"optimizer.{key}": key for key in OPTIMIZER_SETTINGS}}
 
 
 class Argument(NamedTuple):
@@ -205,13 +232,16 @@ def BP_STEP(x, weight, target, learning_rate, activation="sigmoid",  # noqa: N80
     return [[record[name] for name, _ in STEP_ROW]]
 
 
-@cell_function()
+@cell_function(learning_rate="trained_learning_rate")
 def BP_TRAIN(x, weight, target, learning_rate, steps=300, activation="sigmoid",  # noqa: N802
-             loss="squared_error", columns="trace"):
+             loss="squared_error", columns="trace", optimizer="sgd", momentum=None,
+             nesterov=False, alpha=None, beta1=None, beta2=None, eps=None):
     """Train one neuron: a table with a header row and one row per step (step, loss, w1_1_1,
-    grad_w1_1_1), spilling below the cell."""
-    return _table(_neuron(x, weight, target, learning_rate, steps, activation, loss),
-                  _choice(columns, "columns", TABLE_COLUMNS, default="trace"))
+    grad_w1_1_1), spilling below the cell. The optimizer is plain gradient descent unless given."""
+    spec = _neuron(x, weight, target, learning_rate, steps, activation, loss)
+    spec = spec.with_overrides(optimizer=_optimizer(optimizer, momentum, nesterov, alpha, beta1,
+                                                    beta2, eps))
+    return _table(spec, _choice(columns, "columns", TABLE_COLUMNS, default="trace"))
 
 
 # --- networks ------------------------------------------------------------------------------------
@@ -220,15 +250,20 @@ def BP_TRAIN(x, weight, target, learning_rate, steps=300, activation="sigmoid", 
 NETWORK_RANGES = ("layers", "weights", "biases", "inputs", "targets")  # a network and its data
 
 
-@cell_function(ranges=NETWORK_RANGES, activation="layer_activation")
+@cell_function(ranges=NETWORK_RANGES, activation="layer_activation",
+               learning_rate="trained_learning_rate")
 def BP_TRAIN_NETWORK(layers, weights, biases, inputs, targets, learning_rate,  # noqa: N802
                      steps=300, activation="sigmoid", loss="squared_error", mode="batch",
-                     update_biases=True, columns="trace"):
+                     update_biases=True, columns="trace", optimizer="sgd", momentum=None,
+                     nesterov=False, alpha=None, beta1=None, beta2=None, eps=None):
     """Train a network: a table with a header row (step, loss, each parameter by name, its
-    gradient grad_<name>) and one row per step, spilling below the cell."""
+    gradient grad_<name>) and one row per step, spilling below the cell. The optimizer is plain
+    gradient descent unless given."""
     spec = _network(layers, weights, biases, inputs, targets, learning_rate=learning_rate,
                     steps=steps, activation=activation, loss=loss, mode=mode,
                     update_biases=update_biases)
+    spec = spec.with_overrides(optimizer=_optimizer(optimizer, momentum, nesterov, alpha, beta1,
+                                                    beta2, eps))
     return _table(spec, _choice(columns, "columns", TABLE_COLUMNS, default="trace"))
 
 
@@ -307,13 +342,37 @@ def _network(layers, weights, biases, inputs, targets, learning_rate=0.1, steps=
                  update_biases=_flag(update_biases, "update_biases", default=True))
 
 
+def _optimizer(name, momentum, nesterov, alpha, beta1, beta2, eps) -> Optimizer:
+    """The optimizer from its cells, built as a spec's [optimizer] table is (Optimizer.from_dict
+    says which settings an optimizer takes and what each may be): the settings given, an empty
+    one left out (its default), nesterov only when TRUE (FALSE is its default)."""
+    table = {"name": _choice(name, "optimizer", OPTIMIZERS, default="sgd")}
+    values = dict(momentum=momentum, nesterov=nesterov, alpha=alpha, beta1=beta1, beta2=beta2,
+                  eps=eps)
+    for key in OPTIMIZER_SETTINGS:
+        if key == "nesterov":
+            if _flag(values[key], key, default=False):
+                table[key] = True
+        elif not _is_empty(_single(values[key], key)):
+            table[key] = _number(values[key], key)
+    try:
+        return Optimizer.from_dict(table)
+    except SpecError as error:
+        raise _named(error, OPTIMIZER_ARGUMENTS) from None
+
+
 def _spec(arguments: dict[str, str], **keywords) -> Spec:
     """The Spec; its errors name the function's argument rather than the spec key."""
     try:
         return Spec(**keywords)
     except SpecError as error:
-        key = error.key.split("[")[0]
-        raise UserError(f"{arguments.get(key, key)}: {error.why}") from None
+        raise _named(error, arguments) from None
+
+
+def _named(error: SpecError, arguments: dict[str, str]) -> UserError:
+    """The spec's error naming the function's argument (`arguments`: spec key -> argument)."""
+    key = error.key.split("[")[0]
+    return UserError(f"{arguments.get(key, key)}: {error.why}")
 
 
 def _table(spec: Spec, columns: str) -> list[list]:

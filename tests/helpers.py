@@ -92,13 +92,14 @@ def foreign(path: Path) -> Path:
     return path
 
 
-def tamper(path, address, pattern, replacement):
-    """Rewrite one cell's XML inside the package, as a hand edit or a faulty tool would."""
+def tamper(path, address, pattern, replacement, sheet=1):
+    """Rewrite one cell's XML inside the package, as a hand edit or a faulty tool would: of the
+    `sheet`-th sheet."""
     temporary = path.with_suffix(".tmp")
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as target:
         for item in source.infolist():
             data = source.read(item.filename)
-            if item.filename == "xl/worksheets/sheet1.xml":
+            if item.filename == f"xl/worksheets/sheet{sheet}.xml":
                 cell = re.search(rf'<c r="{address}"[^>]*>.*?</c>'.encode(), data).group(0)
                 data = data.replace(cell, re.sub(pattern, replacement, cell))
             target.writestr(item, data)
@@ -227,22 +228,23 @@ def formulas_of(path: Path) -> list[str]:
 
 # --- a workbook's names and the engine's values ---------------------------------------------------
 
-def machine_names(path):
+def machine_names(path, sheet="Steps"):
     """Column letter -> the machine name shown under each header, read back from the sheet."""
-    sheet = openpyxl.load_workbook(path)["Steps"]
+    book = openpyxl.load_workbook(path, read_only=True)  # streams: the header row alone is read
     names = {}
-    for cell in sheet[1]:
+    for cell in next(book[sheet].iter_rows(max_row=1)):
         if not cell.value:  # the table ends at the first empty header
             break
         names[cell.column_letter] = cell.value.split("\n")[-1].split(" = ")[0]
+    book.close()
     return names
 
 
-def engine_values(spec, path):
+def engine_values(spec, path, sheet="Steps"):
     """Address -> (machine name, the engine's value, its scale), placed by the headers the
     workbook itself shows. The scale of a relative difference is the larger of the gradient and
     the finite difference it compares (see assert_close); of anything else, None."""
-    names = machine_names(path)
+    names = machine_names(path, sheet)
     trace = engine.trace(spec, gradient_check=any(n.startswith("fd_") for n in names.values()))
 
     def scale(name, step):
@@ -272,9 +274,9 @@ def assert_close(actual, expected, where, name="", scale=None):
     assert actual == pytest.approx(expected, **tolerance), where
 
 
-def assert_matches_engine(recomputed, spec, path):
-    formulas = formula_cells(path)
-    expected = engine_values(spec, path)
+def assert_matches_engine(recomputed, spec, path, sheet="Steps"):
+    formulas = formula_cells(path, sheet)
+    expected = engine_values(spec, path, sheet)
     assert formulas, "no formulas"
     for address in formulas:
         name, value, scale = expected[address]
@@ -337,6 +339,9 @@ NETWORK = dict(layers=cells([2, 2, 1]), weights=cells([0.1, -0.2, 0.3, 0.4, -0.5
                biases=cells([0.1, 0.2, -0.1]), inputs=cells([0.5, -1.0], [1.0, 0.3]),
                targets=cells([0.3], [0.8]), activation=np.array([["tanh", "sigmoid"]]),
                loss="half_squared_error", update_biases=False)
+# An optimizer and settings of its own: adam's, the one whose every setting may be left empty (the
+# momentum optimizer's momentum may not). momentum, nesterov and alpha do not apply to it.
+VALID_OPTIMIZER = dict(optimizer="adam", beta1=0.8, beta2=0.99, eps=1e-6)
 VALID = {
     "BP_ACTIVATE": dict(z=cells([0.5, -1.0]), activation="leaky_relu", leaky_slope=0.05),
     "BP_DERIVATIVE": dict(z=cells([0.5, -1.0]), activation="leaky_relu", leaky_slope=0.05),
@@ -344,9 +349,10 @@ VALID = {
     "BP_STEP": dict(x=1.5, weight=0.8, target=0.5, learning_rate=0.1, activation="tanh",
                     loss="half_squared_error"),
     "BP_TRAIN": dict(x=1.5, weight=0.8, target=0.5, learning_rate=0.1, steps=3,
-                     activation="tanh", loss="half_squared_error", columns="all"),
+                     activation="tanh", loss="half_squared_error", columns="all",
+                     **VALID_OPTIMIZER),
     "BP_TRAIN_NETWORK": dict(NETWORK, learning_rate=0.5, steps=3, mode="stochastic",
-                             columns="all"),
+                             columns="all", **VALID_OPTIMIZER),
     "BP_GRADCHECK": dict(NETWORK, h=1e-4),
 }
 
@@ -424,6 +430,11 @@ BAD_VALUES = {
          r"unknown activation 'sigmod' \(known: "),
         ("a name too many", np.array([["tanh", "sigmoid", "relu"]]),
          "activation: give one name for all layers or one per layer, 2, got 3$")],
+    # VALID's optimizer: an empty one is sgd, which takes none of the settings VALID gives.
+    "optimizer": NAME + [
+        ("an empty cell", None, r"beta1: does not apply to the sgd optimizer \(it takes: nothing "
+                                r"but its name\)$"),
+        ("NaN", nan, r"beta1: does not apply to the sgd optimizer"), *NOT_ONE_CELL],
     "flag": [
         ("text", "no", "{arg}: must be TRUE or FALSE, got 'no'$"),
         ("a number", 1.0, "{arg}: must be TRUE or FALSE, got 1.0$"),
@@ -437,6 +448,9 @@ ARGUMENT_KINDS = {
     "steps": "whole",
     **dict.fromkeys(("activation", "loss", "mode", "columns"), "name"),
     "update_biases": "flag",
+    "optimizer": "optimizer",
+    **dict.fromkeys(("momentum", "alpha", "beta1", "beta2", "eps"), "number"),
+    "nesterov": "flag",
     **dict.fromkeys(("z", "a", "y", "layers", "weights", "inputs", "targets"), "range"),
     "biases": "biases",
 }
@@ -445,6 +459,19 @@ SPECIFIC = {
     "learning_rate": [("zero", 0.0, "{arg}: must be greater than 0, got 0.0$"),
                       ("negative", -0.1, "{arg}: must be greater than 0, got -0.1$")],
     "h": [("zero", 0.0, "{arg}: must be greater than 0, got 0.0$")],
+    # VALID's optimizer is adam (VALID_OPTIMIZER); spec.Optimizer refuses, naming the argument:
+    "optimizer": [
+        ("another optimizer, its settings adam's", "rmsprop",
+         r"beta1: does not apply to the rmsprop optimizer \(it takes: alpha, eps\)$"),
+        ("one of another letter case", "SGD", r"beta1: does not apply to the sgd optimizer")],
+    **{setting: [("a setting adam does not take", value, "{arg}: does not apply to the adam "
+                  r"optimizer \(it takes: beta1, beta2, eps\)$")]
+       for setting, value in (("momentum", 0.9), ("nesterov", True), ("alpha", 0.9))},
+    **{beta: [("one", 1.0, r"{arg}: must be in \[0, 1\), got 1.0$"),
+              ("negative", -0.1, r"{arg}: must be in \[0, 1\), got -0.1$")]
+       for beta in ("beta1", "beta2")},
+    "eps": [("zero", 0.0, "{arg}: must be greater than 0, got 0.0$"),
+            ("negative", -1e-8, "{arg}: must be greater than 0, got -1e-08$")],
     "layers": [
         ("one width", cells([2]), "layers: must list at least two widths: inputs, then each layer$"),
         ("a width of 0", cells([2, 0, 1]), "layers: every width must be at least 1, got 2, 0, 1$"),

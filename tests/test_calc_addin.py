@@ -3,8 +3,8 @@ throwaway profile, typed into cells as a user types them (numbers, cell referenc
 optional arguments left out, tables as array formulas, every bad argument of helpers.cases()
 that a cell can hold), recalculated by LibreOffice with and without its multi-threaded
 calculation, and each result compared exactly with udfs.py called on the values LibreOffice
-passes. Then live: an input cell changed, the results follow; saved and reopened as .ods and
-.xlsx; the extension removed, the cells fail as unknown functions.
+passes. Then live: an input cell changed, the results follow (an optimizer's setting too); saved
+and reopened as .ods and .xlsx; the extension removed, the cells fail as unknown functions.
 
 What LibreOffice passes differs from Excel in two ways, both written out in lo_value: a logical
 value is the number 1 or 0 (an argument taking TRUE or FALSE reads it as such), and an empty
@@ -253,6 +253,63 @@ def test_results_follow_an_edited_cell_and_survive_saving(profile, tmp_path):
     with zipfile.ZipFile(tmp_path / "saved.xlsx") as book:
         sheet = book.read("xl/worksheets/sheet1.xml").decode()
     assert "BACKPROP_XL.BP_STEP(A1,B1,C1,D1)" in sheet
+
+
+# Mazur's network, its biases fixed, in cells; in A7:D7 an optimizer and settings of it
+OPTIMIZED = {"A1": 2, "B1": 2, "C1": 2,
+             **{f"{column}2": value for column, value in zip(
+                 "ABCDEFGH", [0.15, 0.20, 0.25, 0.30, 0.40, 0.45, 0.50, 0.55])},
+             "A3": 0.35, "B3": 0.35, "C3": 0.60, "D3": 0.60, "A4": 0.05, "B4": 0.10,
+             "A5": 0.01, "B5": 0.99, "A7": "adam", "B7": 0.8, "C7": 0.99, "D7": 1e-6}
+NETWORK_CELLS = 'A1:C1;A2:H2;A3:D3;A4:B4;A5:B5;0.5;6;"sigmoid";"half_squared_error";;FALSE()'
+
+
+def optimized(columns, *optimizer):
+    """udfs' BP_TRAIN_NETWORK over OPTIMIZED's network as LibreOffice passes it, then `columns`
+    and the optimizer's arguments."""
+    return udfs.BP_TRAIN_NETWORK(
+        ((2.0, 2.0, 2.0),), ((0.15, 0.20, 0.25, 0.30, 0.40, 0.45, 0.50, 0.55),),
+        ((0.35, 0.35, 0.60, 0.60),), ((0.05, 0.10),), ((0.01, 0.99),), 0.5, 6.0, "sigmoid",
+        "half_squared_error", None, False, columns, *optimizer)
+
+
+def spanned(table, top=0):
+    """The range a table fills from column A, row top + 1."""
+    return f"A{top + 1}:{address(top + len(table) - 1, len(table[0]) - 1)}"
+
+
+def test_bp_train_network_takes_an_optimizer_from_cells_and_follows_it(profile):
+    """Adam with its settings in cells: every column (the optimizer's state among them) as udfs
+    computes it; beta1 edited, the table follows; the momentum optimizer with TRUE for nesterov;
+    a setting the optimizer does not take and one out of range, one line naming each."""
+    adam = optimized("all", "adam", None, None, None, 0.8, 0.99, 1e-6)
+    assert {"m_w1_1_1", "vhat_w2_2_2"} <= set(adam[0]) and len(adam) == 7
+    first = dict(zip(adam[0], adam[1]))  # Adam's first step: m^ = g, v^ = g^2, so r g/(|g| + eps)
+    for weight in ("w1_1_1", "w1_2_2", "w2_1_2", "w2_2_1"):
+        gradient = first["grad_" + weight]
+        assert first["new_" + weight] == pytest.approx(
+            first[weight] - 0.5 * gradient / (abs(gradient) + 1e-6), rel=1e-12)
+    nesterov = optimized(None, "Momentum", 0.9, True)
+    assert nesterov[0][-1] == "grad_w2_2_2" and len(nesterov) == 7
+    with Calc(profile) as calc:
+        calc("new")
+        calc("cells", cells=OPTIMIZED)
+        calc("array", range=spanned(adam, 9),
+             formula=f'=BP_TRAIN_NETWORK({NETWORK_CELLS};"all";A7;;;;B7;C7;D7)')
+        calc("array", range=spanned(nesterov, 19),
+             formula=f'=BP_TRAIN_NETWORK({NETWORK_CELLS};;"Momentum";0.9;TRUE())')
+        calc("cells", cells={"A30": f"=BP_TRAIN_NETWORK({NETWORK_CELLS};;A7;0.9)",
+                             "A31": f'=BP_TRAIN_NETWORK({NETWORK_CELLS};;"rmsprop";;;1)'})
+        calc("calculate")
+        assert calc("read", range=spanned(adam, 9)) == adam
+        assert calc("read", range=spanned(nesterov, 19)) == nesterov
+        assert calc("read", range="A30:A31") == [
+            [udfs.ERROR_PREFIX + "momentum: does not apply to the adam optimizer (it takes: "
+                                 "beta1, beta2, eps)"],
+            [udfs.ERROR_PREFIX + "alpha: must be in [0, 1), got 1.0"]]
+        calc("cells", cells={"B7": 0.5})  # no recalculation asked: Calc's own, as a user sees
+        edited = optimized("all", "adam", None, None, None, 0.5, 0.99, 1e-6)
+        assert calc("read", range=spanned(adam, 9)) == edited != adam
 
 
 def test_removed_the_cells_fail_as_unknown_functions(tmp_path):

@@ -1,5 +1,7 @@
 """The xlwings functions (backprop_xl/udfs.py) on Linux, where xlwings' decorators do nothing: each
-function called directly equals the engine exactly; bad arguments come back as one readable
+function called directly equals the engine exactly; BP_TRAIN with Adam equals two steps worked by
+hand, and BP_TRAIN_NETWORK with every optimizer equals torch.optim's documented update rules,
+written here from scratch, on autograd's gradients; bad arguments come back as one readable
 "#backprop_xl: ..." string; xlwings' own Windows registration path (its decorators and
 generate_vba_wrapper, with the pywin32 modules stubbed) wraps every function with the right
 arguments; and `backprop-xl xlwings-setup` writes the conf and the macro-enabled workbook."""
@@ -9,20 +11,23 @@ import importlib
 import importlib.util
 import inspect
 import io
+import math
 import sys
 import types
 import zipfile
 from pathlib import Path
 
+import autograd.numpy as anp
 import numpy as np
 import openpyxl
 import pytest
 import xlwings
+from autograd import grad
 
 from backprop_xl import engine, export, udfs, xlwings_setup
 from backprop_xl.functions import ACTIVATION_NAMES, LOSSES, FD_STEP
 from backprop_xl.presets import preset
-from backprop_xl.spec import Spec
+from backprop_xl.spec import OPTIMIZER_KEYS, Optimizer, Spec
 from helpers import ERROR, UDF_NAMES, run, snapshot
 
 MAZUR_WEIGHTS = [[0.15, 0.20, 0.25, 0.30, 0.40, 0.45, 0.50, 0.55]]
@@ -185,6 +190,214 @@ def test_gradcheck_of_the_seed_and_fixed_biases():
     assert [row[0] for row in fixed[1:]] == preset("mazur").parameter_names
 
 
+# --- optimizers: by hand, and against torch.optim's documented rules ---------------------------
+
+
+def test_the_optimizer_arguments_follow_the_existing_ones():
+    """Existing sheets keep working: the new arguments come after `columns`, in the issue's order,
+    and they are the keys of a spec's [optimizer] table."""
+    for name, before in (("BP_TRAIN", ["x", "weight", "target", "learning_rate", "steps",
+                                       "activation", "loss", "columns"]),
+                         ("BP_TRAIN_NETWORK", ["layers", "weights", "biases", "inputs",
+                                               "targets", "learning_rate", "steps", "activation",
+                                               "loss", "mode", "update_biases", "columns"])):
+        arguments = udfs.FUNCTIONS[name].arguments
+        assert [argument.name for argument in arguments] == before + [
+            "optimizer", "momentum", "nesterov", "alpha", "beta1", "beta2", "eps"]
+        assert {argument.name: argument.default for argument in arguments[len(before):]} == {
+            "optimizer": "sgd", "momentum": None, "nesterov": False, "alpha": None, "beta1": None,
+            "beta2": None, "eps": None}
+        assert arguments[len(before) + 2].is_flag  # LibreOffice's TRUE, 1, reads as TRUE
+    assert set(udfs.OPTIMIZER_SETTINGS) == {key for keys in OPTIMIZER_KEYS.values() for key in keys}
+
+
+def test_bp_train_with_adam_two_steps_by_hand():
+    """The lesson (i = 1.5, w = 0.8, y = 0.5, r = 0.1, sigmoid, C = (a - y)^2) with Adam,
+    beta1 = 0.8, beta2 = 0.99, eps = 1e-6, worked with the math module from torch.optim.Adam's
+    documented rule."""
+    i, w, y, r, beta1, beta2, eps = 1.5, 0.8, 0.5, 0.1, 0.8, 0.99, 1e-6
+
+    def gradient_and_cost(w):
+        a = 1 / (1 + math.exp(-i * w))
+        return 2 * (a - y) * a * (1 - a) * i, (a - y) ** 2
+
+    # g1 = 0.143307198, C = 0.072105559; m1 = 0.2 g1 = 0.028661440, v1 = 0.01 g1^2 = 0.000205370;
+    # bias-corrected m^1 = g1, v^1 = g1^2, so w1 = 0.8 - 0.1 g1 / (g1 + 1e-6) = 0.700000698
+    g1, c1 = gradient_and_cost(w)
+    m1, v1 = (1 - beta1) * g1, (1 - beta2) * g1 ** 2
+    m_hat1, v_hat1 = m1 / (1 - beta1), v1 / (1 - beta2)
+    w1 = w - r * m_hat1 / (math.sqrt(v_hat1) + eps)
+    # g2 = 0.138706214; m2 = 0.8 m1 + 0.2 g2 = 0.050670395; v2 = 0.99 v1 + 0.01 g2^2 = 0.000395710;
+    # m^2 = m2 / (1 - 0.8^2) = 0.140751096; v^2 = v2 / (1 - 0.99^2) = 0.019884923;
+    # w2 = w1 - 0.1 m^2 / (sqrt(v^2) + 1e-6) = 0.600187781
+    g2, c2 = gradient_and_cost(w1)
+    m2, v2 = beta1 * m1 + (1 - beta1) * g2, beta2 * v1 + (1 - beta2) * g2 ** 2
+    m_hat2, v_hat2 = m2 / (1 - beta1 ** 2), v2 / (1 - beta2 ** 2)
+    w2 = w1 - r * m_hat2 / (math.sqrt(v_hat2) + eps)
+    assert [round(value, 9) for value in (g1, c1, m1, v1, w1, g2, m2, v2, m_hat2, v_hat2, w2)] == [
+        0.143307198, 0.072105559, 0.02866144, 0.00020537, 0.700000698, 0.138706214, 0.050670395,
+        0.00039571, 0.140751096, 0.019884923, 0.600187781]
+
+    settings = dict(optimizer="adam", beta1=beta1, beta2=beta2, eps=eps)
+    trace = udfs.BP_TRAIN(i, w, y, r, 2, **settings)
+    assert trace[0] == ["step", "loss", "w1_1_1", "grad_w1_1_1"]  # the trace's columns, as for sgd
+    assert trace[1:] == [[1, pytest.approx(c1, rel=1e-13), w, pytest.approx(g1, rel=1e-13)],
+                         [2, pytest.approx(c2, rel=1e-13), pytest.approx(w1, rel=1e-13),
+                          pytest.approx(g2, rel=1e-13)]]
+    table = udfs.BP_TRAIN(i, w, y, r, 2, "sigmoid", "squared_error", "all", **settings)
+    rows = [dict(zip(table[0], row)) for row in table[1:]]
+    expected = [{"grad_w1_1_1": g1, "m_w1_1_1": m1, "v_w1_1_1": v1, "mhat_w1_1_1": m_hat1,
+                 "vhat_w1_1_1": v_hat1, "new_w1_1_1": w1},
+                {"w1_1_1": w1, "grad_w1_1_1": g2, "m_w1_1_1": m2, "v_w1_1_1": v2,
+                 "mhat_w1_1_1": m_hat2, "vhat_w1_1_1": v_hat2, "new_w1_1_1": w2}]
+    for row, values in zip(rows, expected, strict=True):
+        assert {key: row[key] for key in values} == pytest.approx(values, rel=1e-13)
+
+
+# A 2-3-2 network with biases (tanh, then sigmoid; squared error) and three samples, its cost
+# written here from scratch for autograd. The parameters in table order (docs/design.md): per
+# layer the weights row by row, then the biases.
+NET = dict(layers=[[2, 3, 2]],
+           weights=[[0.3, -0.8, 1.1, 0.2, -0.5, 0.9, 0.7, -0.4, 0.6, -1.2, 0.5, 0.1]],
+           biases=[[0.1, -0.2, 0.05, 0.3, -0.1]],
+           inputs=[[0.5, -1.5], [2.0, 0.3], [-0.7, 0.0]],
+           targets=[[0.2, 0.9], [0.6, 0.1], [0.4, 0.5]])
+NET_NAMES = ([f"w1_{j}_{k}" for j in (1, 2, 3) for k in (1, 2)] + ["b1_1", "b1_2", "b1_3"]
+             + [f"w2_{j}_{k}" for j in (1, 2) for k in (1, 2, 3)] + ["b2_1", "b2_2"])
+NET_THETA = np.array(NET["weights"][0][:6] + NET["biases"][0][:3] + NET["weights"][0][6:]
+                     + NET["biases"][0][3:])
+
+
+def net_cost(theta, x, y):
+    w1, b1 = anp.reshape(theta[0:6], (3, 2)), theta[6:9]
+    w2, b2 = anp.reshape(theta[9:15], (2, 3)), theta[15:17]
+    hidden = anp.tanh(anp.dot(x, anp.transpose(w1)) + b1)
+    output = 1 / (1 + anp.exp(-(anp.dot(hidden, anp.transpose(w2)) + b2)))
+    return anp.mean(anp.sum((output - y) ** 2, axis=1))
+
+
+net_gradient = grad(net_cost)
+
+
+def torch_optim(name, rate, theta, gradient, steps, momentum=None, nesterov=False, alpha=0.99,
+                beta1=0.9, beta2=0.999, eps=None):
+    """(parameters, gradient, state by column prefix, new parameters) of each step t = 1, 2, ...
+    by torch.optim's documented update rules, with its defaults (weight decay 0): SGD with
+    momentum (dampening 0), RMSprop (not centered), Adagrad (no lr decay, accumulator from 0),
+    Adam (no amsgrad). `gradient(theta, t)` is step t's gradient."""
+    eps = eps if eps is not None else {"adagrad": 1e-10}.get(name, 1e-8)
+    b = m = v = s = np.zeros_like(theta)
+    for t in range(1, steps + 1):
+        g = gradient(theta, t)
+        if name == "sgd":
+            direction, state = g, {}
+        elif name == "momentum":
+            b = g if t == 1 else momentum * b + g
+            direction, state = (g + momentum * b if nesterov else b), {"velocity": b}
+        elif name == "rmsprop":
+            v = alpha * v + (1 - alpha) * g ** 2
+            direction, state = g / (np.sqrt(v) + eps), {"sqavg": v}
+        elif name == "adagrad":
+            s = s + g ** 2
+            direction, state = g / (np.sqrt(s) + eps), {"sqsum": s}
+        else:
+            assert name == "adam"
+            m = beta1 * m + (1 - beta1) * g
+            v = beta2 * v + (1 - beta2) * g ** 2
+            m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+            direction = m_hat / (np.sqrt(v_hat) + eps)
+            state = {"m": m, "v": v, "mhat": m_hat, "vhat": v_hat}
+        new = theta - rate * direction
+        yield theta, g, state, new
+        theta = new
+
+
+OPTIMIZER_CASES = {
+    "sgd": ("sgd", {}),
+    "momentum": ("momentum", {"momentum": 0.9}),
+    "nesterov": ("momentum", {"momentum": 0.5, "nesterov": True}),
+    "rmsprop": ("rmsprop", {}),
+    "rmsprop, alpha and eps": ("rmsprop", {"alpha": 0.9, "eps": 1e-6}),
+    "adagrad": ("adagrad", {}),
+    "adam": ("adam", {}),
+    "adam, betas and eps": ("adam", {"beta1": 0.5, "beta2": 0.9, "eps": 1e-3}),
+}
+NET_STEPS = 25
+
+
+@pytest.mark.parametrize("mode", ["batch", "stochastic"])
+@pytest.mark.parametrize("case", OPTIMIZER_CASES)
+def test_bp_train_network_follows_torch_optims_rules(case, mode):
+    name, settings = OPTIMIZER_CASES[case]
+    x, y = np.array(NET["inputs"]), np.array(NET["targets"])
+
+    def samples(t):  # stochastic: step t trains on sample t, cycling; batch on all of them
+        k = (t - 1) % len(x)
+        return slice(k, k + 1) if mode == "stochastic" else slice(None)
+
+    def gradient(theta, t):
+        return net_gradient(theta, x[samples(t)], y[samples(t)])
+
+    def tables(columns):
+        return udfs.BP_TRAIN_NETWORK(*NET.values(), 0.1, NET_STEPS, [["tanh", "sigmoid"]],
+                                     "squared_error", mode, True, columns, name, **settings)
+
+    trace, table = tables("trace"), tables("all")
+    assert trace[0] == ["step", "loss", *NET_NAMES, *(f"grad_{p}" for p in NET_NAMES)]
+    # "all" adds the optimizer's state to sgd's columns, one column a parameter a piece
+    plain = udfs.BP_TRAIN_NETWORK(*NET.values(), 0.1, 1, [["tanh", "sigmoid"]], "squared_error",
+                                  mode, True, "all")[0]
+    expected = list(torch_optim(name, 0.1, NET_THETA, gradient, NET_STEPS, **settings))
+    pieces = expected[0][2]
+    assert sorted(set(table[0]) - set(plain)) == sorted(f"{piece}_{p}" for piece in pieces
+                                                        for p in NET_NAMES)
+    assert set(plain) <= set(table[0])
+    for t, (theta, g, state, new) in enumerate(expected, start=1):
+        traced = dict(zip(trace[0], trace[t]))
+        row = dict(zip(table[0], table[t]))
+        assert traced["step"] == row["step"] == t
+        assert traced["loss"] == pytest.approx(net_cost(theta, x[samples(t)], y[samples(t)]),
+                                               rel=1e-9)
+        for key, values in [("", theta), ("grad_", g), ("new_", new),
+                            *((piece + "_", values) for piece, values in state.items())]:
+            actual = [row[key + p] for p in NET_NAMES]
+            np.testing.assert_allclose(actual, values, rtol=1e-9, atol=1e-12,
+                                       err_msg=f"{case}, {mode}, step {t}: {key}")
+        assert [traced[p] for p in NET_NAMES] == [row[p] for p in NET_NAMES]
+        assert [traced["grad_" + p] for p in NET_NAMES] == [row["grad_" + p] for p in NET_NAMES]
+
+
+@pytest.mark.parametrize("case", OPTIMIZER_CASES)
+def test_bp_train_network_with_an_optimizer_is_the_engines(case):
+    name, settings = OPTIMIZER_CASES[case]
+    spec = Spec(layers=[2, 3, 2], activations=["tanh", "sigmoid"],
+                weights=[[[0.3, -0.8], [1.1, 0.2], [-0.5, 0.9]],
+                         [[0.7, -0.4, 0.6], [-1.2, 0.5, 0.1]]],
+                biases=[[0.1, -0.2, 0.05], [0.3, -0.1]], inputs=NET["inputs"],
+                targets=NET["targets"], learning_rate=0.1, steps=NET_STEPS,
+                optimizer=Optimizer(name, **settings))
+    arguments = (*NET.values(), 0.1, NET_STEPS, [["tanh", "sigmoid"]], "squared_error", "batch",
+                 True)
+    assert udfs.BP_TRAIN_NETWORK(*arguments, "trace", name, **settings) == trace_rows(spec)
+    assert udfs.BP_TRAIN_NETWORK(*arguments, "all", name, **settings) == all_rows(spec)
+
+
+def test_empty_settings_are_the_optimizers_defaults():
+    """An empty cell (None, "", NaN) for a setting is torch.optim's default, not zero."""
+    arguments = (*NET.values(), 0.1, 5)
+    adam = udfs.BP_TRAIN_NETWORK(*arguments, optimizer="adam")
+    assert adam != udfs.BP_TRAIN_NETWORK(*arguments)
+    assert adam == udfs.BP_TRAIN_NETWORK(*arguments, optimizer="ADAM ", beta1="", beta2=np.nan,
+                                         eps=None, nesterov=None, momentum=" ", alpha=[[np.nan]])
+    assert adam == udfs.BP_TRAIN_NETWORK(*arguments, optimizer="adam", beta1=0.9, beta2=0.999,
+                                         eps=1e-8, nesterov=False)
+    assert udfs.BP_TRAIN_NETWORK(*arguments, optimizer="adagrad") == udfs.BP_TRAIN_NETWORK(
+        *arguments, optimizer="adagrad", eps=1e-10) != udfs.BP_TRAIN_NETWORK(
+        *arguments, optimizer="adagrad", eps=1e-8)
+    assert udfs.BP_TRAIN(1.5, 0.8, 0.5, 0.1, 4, optimizer=None) == udfs.BP_TRAIN(
+        1.5, 0.8, 0.5, 0.1, 4)
+
+
 # --- errors as strings -----------------------------------------------------------------------
 
 SEED_NET = ([[1, 1]], [[0.8]], "", [[1.5]], [[0.5]])
@@ -256,6 +469,29 @@ BAD = [
      "a: binary_cross_entropy needs outputs strictly between 0 and 1"),
     ("zero h", lambda: udfs.BP_GRADCHECK(*SEED_NET, "sigmoid", "squared_error", True, 0),
      "h: must be greater than 0"),
+    # the optimizer: spec.Optimizer's refusals, naming the argument
+    ("unknown optimizer", lambda: udfs.BP_TRAIN(1.5, 0.8, 0.5, 0.1, optimizer="adamw"),
+     "unknown optimizer 'adamw' (known: sgd, momentum, rmsprop, adagrad, adam)"),
+    ("momentum missing", lambda: udfs.BP_TRAIN_NETWORK(*SEED_NET, 0.1, optimizer="momentum"),
+     "momentum: is missing (the momentum optimizer needs it"),
+    ("negative momentum", lambda: udfs.BP_TRAIN(1.5, 0.8, 0.5, 0.1, optimizer="momentum",
+                                                momentum=-0.5),
+     "momentum: must be at least 0, got -0.5"),
+    ("nesterov without momentum", lambda: udfs.BP_TRAIN_NETWORK(
+        *SEED_NET, 0.1, optimizer="momentum", momentum=0, nesterov=True),
+     "nesterov: needs a momentum greater than 0"),
+    ("alpha of 1", lambda: udfs.BP_TRAIN(1.5, 0.8, 0.5, 0.1, optimizer="rmsprop", alpha=1),
+     "alpha: must be in [0, 1), got 1.0"),
+    ("a setting of another optimizer", lambda: udfs.BP_TRAIN_NETWORK(
+        *SEED_NET, 0.1, optimizer="momentum", momentum=0.9, beta2=0.99),
+     "beta2: does not apply to the momentum optimizer (it takes: momentum, nesterov)"),
+    ("a setting for sgd", lambda: udfs.BP_TRAIN(1.5, 0.8, 0.5, 0.1, eps=1e-8),
+     "eps: does not apply to the sgd optimizer (it takes: nothing but its name)"),
+    ("infinite eps", lambda: udfs.BP_TRAIN(1.5, 0.8, 0.5, 0.1, optimizer="adagrad", eps=math.inf),
+     "eps: must be a finite number, got inf"),
+    ("text for nesterov", lambda: udfs.BP_TRAIN(1.5, 0.8, 0.5, 0.1, optimizer="momentum",
+                                                momentum=0.9, nesterov="yes"),
+     "nesterov: must be TRUE or FALSE, got 'yes'"),
 ]
 
 
