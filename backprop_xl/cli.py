@@ -117,6 +117,58 @@ def generate(spec, output, steps, learning_rate, gradient_check, force):
     warn_overflow(overflow)
 
 
+def _numbers(text: str, option: str) -> list[float]:
+    """The comma-separated numbers of an option; one line naming one that is not a number."""
+    numbers = []
+    for item in text.split(","):
+        try:
+            numbers.append(float(item))
+        except ValueError:
+            raise UserError(f"{option}: {item.strip()!r} is not a number") from None
+    return numbers
+
+
+@cli.command()
+@spec_argument
+@click.option("--learning-rates", "learning_rates", metavar="R1,R2,...",
+              help="Learning rates to compare, comma-separated [default: the spec's].")
+@click.option("--optimizers", metavar="NAME,...",
+              help="Optimizers to compare: sgd, momentum, rmsprop, adagrad, adam [default: the "
+                   "spec's].")
+@click.option("-o", "--output", type=click.Path(dir_okay=True, path_type=Path),
+              metavar="OUT.xlsx",
+              help="The workbook to write [default: SPEC's name + -compare.xlsx, in this folder].")
+@steps_option("the spec")
+@check_option("the spec")
+@click.option("--force", is_flag=True, help="Overwrite OUT.xlsx if it exists.")
+def compare(spec, learning_rates, optimizers, output, steps, gradient_check, force):
+    """Write one workbook that runs SPEC under every combination of learning rates and
+    optimizers, side by side [default SPEC: seed].
+
+    Each run gets a full live steps sheet; the first sheet overlays every run's cost by step in
+    one chart, above a table of each run's settings (yellow: edit one and its run recalculates)
+    and final cost. An optimizer the spec names keeps its settings; any other takes torch.optim's
+    defaults (momentum: 0.9).
+    """
+    run_spec, name = load_spec(spec)
+    run_spec = overridden(run_spec, steps=steps, gradient_check=gradient_check)
+    rates = ([run_spec.learning_rate] if learning_rates is None else
+             _numbers(learning_rates, "--learning-rates"))
+    names = ([run_spec.optimizer.name] if optimizers is None else
+             [name.strip().lower() for name in optimizers.split(",")])
+    from . import comparison
+    from .layout import run_sheet
+    runs = comparison.runs(run_spec, rates, names)
+    output = output or Path(f"{name}-compare.xlsx")
+    check_writable(output, force)
+    overflows = comparison.write(run_spec, runs, output, force=force)
+    click.echo(f"wrote {output} ({len(runs)} runs of {run_spec.steps} steps)", err=True)
+    for run, overflow in zip(runs, overflows):
+        if overflow is not None:
+            click.echo(f"backprop-xl: warning: {run_sheet(run)}: step {overflow} is the first "
+                       "whose numbers overflow to inf or NaN (#NUM! in the workbook)", err=True)
+
+
 @cli.command("spec")
 @spec_argument
 @click.option("-o", "--output", type=click.Path(path_type=Path), metavar="OUT.toml",
@@ -326,7 +378,8 @@ def regenerate_command(target, steps, learning_rate, gradient_check, check_only,
     plans = [(book, regenerate.prepare(book, change, force=force, backup=backup)) for book in books]
     for book, new in plans:
         regenerate.rewrite(book, new, backup=backup)
-        click.echo(f"regenerated {book} ({new.steps} steps)", err=True)
+        runs = "" if new.runs is None else f"{len(new.runs)} runs of "
+        click.echo(f"regenerated {book} ({runs}{new.spec.steps} steps)", err=True)
     return 0
 
 

@@ -29,6 +29,15 @@ DATA_SHEET = "Data"
 OVERVIEW_SHEET = "Overview"
 SPEC_SHEET = "backprop_xl"  # very hidden: the spec the workbook was made from
 SPEC_MARKER = "backprop_xl spec"
+# A comparison (comparison.py): its first sheet, and per run a very hidden sheet of the run's spec
+# as SPEC_SHEET holds one, numbered from 1 in the order of the runs' steps sheets
+COMPARE_SHEET = "Compare"
+RUN_SPEC_SHEET = SPEC_SHEET + "_run{number}"
+
+
+def run_sheet(spec: Spec) -> str:
+    """The name of a run's steps sheet in a comparison: its optimizer and learning rate."""
+    return f"{spec.optimizer.name} r={spec.learning_rate:g}"
 HEADER_ROW = 0  # the table's header; step n sits on row n (0-based), Excel row n + 1
 CHART_LINES = 8  # parameters a chart shows at most, each in a colour of its own
 CHARTS = 8  # charts at most: of more parameters than CHARTS * CHART_LINES, the first are charted

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from .spec import Spec
+from .spec import Optimizer, Spec
 
 SEED = Spec(
     title="One sigmoid neuron", steps=300, learning_rate=0.1, loss="squared_error",
     layers=[1, 1], activations=["sigmoid"], weights=[[[0.8]]], inputs=[[1.5]], targets=[[0.5]],
+)
+MAZUR = Spec(
+    title="Mazur's step-by-step backpropagation example", steps=1000, learning_rate=0.5,
+    loss="half_squared_error", layers=[2, 2, 2], activations=["sigmoid", "sigmoid"],
+    weights=[[[0.15, 0.20], [0.25, 0.30]], [[0.40, 0.45], [0.50, 0.55]]],
+    biases=[[0.35, 0.35], [0.60, 0.60]], update_biases=False,
+    inputs=[[0.05, 0.10]], targets=[[0.01, 0.99]],
 )
 
 PRESETS: dict[str, tuple[str, Spec]] = {
@@ -23,17 +30,30 @@ PRESETS: dict[str, tuple[str, Spec]] = {
              weights=[[[0.8]], [[0.5]]], inputs=[[1.5]], targets=[[0.5]])),
     "mazur": (
         "Mazur's 2-2-2 sigmoid network with fixed biases (A Step by Step Backpropagation Example)",
-        Spec(title="Mazur's step-by-step backpropagation example", steps=1000, learning_rate=0.5,
-             loss="half_squared_error", layers=[2, 2, 2], activations=["sigmoid", "sigmoid"],
-             weights=[[[0.15, 0.20], [0.25, 0.30]], [[0.40, 0.45], [0.50, 0.55]]],
-             biases=[[0.35, 0.35], [0.60, 0.60]], update_biases=False,
-             inputs=[[0.05, 0.10]], targets=[[0.01, 0.99]])),
+        MAZUR),
     "xor": (
         "a 2-2-1 sigmoid network learning XOR from its 4 samples in batch mode",
         Spec(title="XOR: a 2-2-1 sigmoid network, batch mode", steps=600, learning_rate=4.0,
              loss="squared_error", mode="batch", layers=[2, 2, 1],
              activations=["sigmoid", "sigmoid"], init_seed=3, init_biases=True,
              inputs=[[0, 0], [0, 1], [1, 0], [1, 1]], targets=[[0], [1], [1], [0]])),
+    # Two runs where an optimizer shows what plain gradient descent cannot (compare them to SGD
+    # with `backprop-xl compare NAME --optimizers sgd,adam`, or sgd,momentum):
+    # the seed neuron from w = -4, where the sigmoid is flat: SGD's steps are the gradient's size,
+    # 0.0004, and w moves 0.12 in 300 steps; Adam's are about r whatever the gradient's size, and
+    # it reaches the minimum by step 50, then settles.
+    "seed-adam": (
+        "the seed neuron started on the sigmoid's flat tail (w = -4), trained with Adam: it "
+        "steps about r a step where plain SGD barely moves",
+        SEED.with_overrides(title="One sigmoid neuron on a plateau, trained with Adam",
+                            weights=[[[-4.0]]], optimizer=Optimizer("adam"))),
+    # Mazur's network with momentum 0.9: the velocity builds up along the steady slope, and the
+    # cost after 100 steps is 50 times lower than plain SGD's at the same rate.
+    "mazur-momentum": (
+        "Mazur's network trained with momentum 0.9: the velocity builds up along the slope and "
+        "the cost falls far faster than with plain SGD",
+        MAZUR.with_overrides(title="Mazur's network with momentum 0.9",
+                             optimizer=Optimizer("momentum", momentum=0.9))),
 }
 
 

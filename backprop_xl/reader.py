@@ -21,7 +21,7 @@ import zipfile
 import zlib
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 from xml.etree import ElementTree
 
 import numpy as np
@@ -35,7 +35,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from .errors import SpecError, UserError
 from . import names
-from .layout import HYPERPARAMETERS, SPEC_MARKER, SPEC_SHEET, THRESHOLD_NAME, Layout
+from .layout import (COMPARE_SHEET, HYPERPARAMETERS, RUN_SPEC_SHEET, SPEC_MARKER, SPEC_SHEET,
+                     THRESHOLD_NAME, Layout, run_sheet)
 from .names import EXCEL_COLUMNS, bias_name, initial_name, weight_name
 from .spec import EXCEL_ROWS, Spec
 
@@ -157,12 +158,13 @@ def _defused(error: BaseException | None) -> DefusedXmlException | None:
     return error
 
 
-def embedded_spec(book, source: str) -> Spec:
-    """The spec the workbook was made from, as written on its hidden spec sheet."""
-    if SPEC_SHEET not in book.sheetnames or book[SPEC_SHEET]["A1"].value != SPEC_MARKER:
+def embedded_spec(book, source: str, sheet: str = SPEC_SHEET) -> Spec:
+    """The spec the workbook was made from, as written on its hidden spec sheet (`sheet`: a
+    comparison's run's)."""
+    if sheet not in book.sheetnames or book[sheet]["A1"].value != SPEC_MARKER:
         raise UserError(f"{source}: not a workbook made by backprop_xl (it has no embedded spec)")
     lines = []
-    for row in book[SPEC_SHEET].iter_rows(min_row=2, values_only=True):
+    for row in book[sheet].iter_rows(min_row=2, values_only=True):
         lines.append("".join(value for value in row if isinstance(value, str)))
     try:
         return Spec.from_toml("\n".join(lines) + "\n")
@@ -170,24 +172,34 @@ def embedded_spec(book, source: str) -> Spec:
         raise UserError(f"{source}: its embedded spec is damaged ({error})") from None
 
 
-def named_value(book, name: str, source: str) -> float:
-    """The number in the cell a defined name points at."""
-    return named_values(book, name, source, 1)[0]
+def definition(book, name: str, scope: str | None = None):
+    """The defined name `name` as the formulas of sheet `scope` see it: the sheet's own name if
+    it has one (a comparison's runs do), else the workbook's; None if neither."""
+    if scope is not None and scope in book.sheetnames and name in book[scope].defined_names:
+        return book[scope].defined_names[name]
+    return book.defined_names.get(name)
 
 
-def named_values(book, name: str, source: str, count: int) -> list[float]:
+def named_value(book, name: str, source: str, scope: str | None = None) -> float:
+    """The number in the cell a defined name points at (as sheet `scope` sees the name)."""
+    return named_values(book, name, source, 1, scope)[0]
+
+
+def named_values(book, name: str, source: str, count: int, scope: str | None = None
+                 ) -> list[float]:
     """The numbers in the `count` cells a defined name points at, row by row. Where it points is
     checked before any cell is read: a name edited to cover a whole sheet would otherwise make
     openpyxl create its 17 billion cells."""
-    if name not in book.defined_names:
+    defined = definition(book, name, scope)
+    if defined is None:
         raise UserError(f"{source}: the defined name {name} is missing")
     try:
-        destinations = list(book.defined_names[name].destinations)
+        destinations = list(defined.destinations)
     except Exception:  # openpyxl's formula tokenizer fails in many ways on a damaged reference
         destinations = []
     if not destinations:
         raise UserError(f"{source}: the name {name} should point at cells, it holds "
-                        f"{book.defined_names[name].value or ''!r}")
+                        f"{defined.value or ''!r}")
     blocks = []
     for sheet, reference in destinations:
         if sheet not in book.sheetnames or not isinstance(book[sheet],
@@ -230,48 +242,87 @@ def _cell_count(count: int) -> str:
 
 def current_spec(book, source: str) -> Spec:
     """The spec of the run the workbook now describes: embedded spec, cells as edited."""
+    if is_comparison(book):
+        raise UserError(f"{source}: is a comparison of several runs (backprop-xl compare), "
+                        "not one run")
     return edited_spec(book, embedded_spec(book, source), source)
 
 
-def edited_spec(book, spec: Spec, source: str) -> Spec:
-    """`spec` with every parameter and data cell as the workbook now holds it. Values left as
-    generated keep the spec's own form (an init seed stays a seed)."""
+class Contents(NamedTuple):
+    """What a workbook describes now: one run (runs None); or a comparison, the spec `compare`
+    was given (its title) and its runs."""
+
+    spec: Spec
+    runs: list[Spec] | None = None
+
+
+def contents(book, source: str) -> Contents:
+    """The run, or the comparison, the workbook now describes: embedded, cells as edited."""
+    if is_comparison(book):
+        return Contents(embedded_spec(book, source),
+                        [spec for _, spec in comparison_runs(book, source)])
+    return Contents(current_spec(book, source))
+
+
+def is_comparison(book) -> bool:
+    return COMPARE_SHEET in book.sheetnames and RUN_SPEC_SHEET.format(number=1) in book.sheetnames
+
+
+def comparison_runs(book, source: str) -> list[tuple[str, Spec]]:
+    """A comparison's runs as the workbook now describes them: each run's steps sheet and its
+    spec, embedded with its cells as edited (the sheet's own names, then the shared ones)."""
+    runs = []
+    while RUN_SPEC_SHEET.format(number=len(runs) + 1) in book.sheetnames:
+        spec = embedded_spec(book, source, RUN_SPEC_SHEET.format(number=len(runs) + 1))
+        sheet = run_sheet(spec)  # as generated: the cells may since say otherwise
+        if sheet not in book.sheetnames:
+            raise UserError(f"{source}: the steps sheet {sheet!r} of a run is missing")
+        runs.append((sheet, edited_spec(book, spec, source, sheet)))
+    return runs
+
+
+def edited_spec(book, spec: Spec, source: str, scope: str | None = None) -> Spec:
+    """`spec` with every parameter and data cell as the workbook now holds it, each name as the
+    sheet `scope` sees it (a comparison's run's). Values left as generated keep the spec's own
+    form (an init seed stays a seed)."""
     layout = Layout(spec)
     named = {cell.name for cell in layout.named_cells()}
-    changes: dict = {"learning_rate": named_value(book, "learning_rate", source)}
+    changes: dict = {"learning_rate": named_value(book, "learning_rate", source, scope)}
     if "fd_step" in named:
-        changes["fd_step"] = named_value(book, "fd_step", source)
+        changes["fd_step"] = named_value(book, "fd_step", source, scope)
     if "leaky_slope" in named:
-        changes["leaky_slope"] = named_value(book, "leaky_slope", source)
-    optimizer = {key: named_value(book, key, source) for key in named if key in HYPERPARAMETERS}
+        changes["leaky_slope"] = named_value(book, "leaky_slope", source, scope)
+    optimizer = {key: named_value(book, key, source, scope)
+                 for key in named if key in HYPERPARAMETERS}
     if any(value != getattr(spec.optimizer, key) for key, value in optimizer.items()):
         try:
             changes["optimizer"] = replace(spec.optimizer, **optimizer)
         except SpecError as error:
             raise UserError(f"{source}: {error}") from None
     # no formula reads it (only the conditional formats), and a workbook made before it has none
-    if layout.gradient_check and THRESHOLD_NAME in book.defined_names:
-        changes["gradient_check_threshold"] = named_value(book, THRESHOLD_NAME, source)
+    if layout.gradient_check and definition(book, THRESHOLD_NAME, scope) is not None:
+        changes["gradient_check_threshold"] = named_value(book, THRESHOLD_NAME, source, scope)
 
     n_in, n_out = spec.layers[0], spec.layers[-1]
     if layout.data_on_sheet:
-        inputs = [named_values(book, name, source, spec.n_samples)
+        inputs = [named_values(book, name, source, spec.n_samples, scope)
                   for name in names.input_names(n_in)]
-        targets = [named_values(book, name, source, spec.n_samples)
+        targets = [named_values(book, name, source, spec.n_samples, scope)
                    for name in names.target_names(n_out)]
     else:
-        inputs = [[named_value(book, name, source)] for name in names.input_names(n_in)]
-        targets = [[named_value(book, name, source)] for name in names.target_names(n_out)]
+        inputs = [[named_value(book, name, source, scope)] for name in names.input_names(n_in)]
+        targets = [[named_value(book, name, source, scope)] for name in names.target_names(n_out)]
     changes["inputs"] = [list(row) for row in zip(*inputs)]
     changes["targets"] = [list(row) for row in zip(*targets)]
 
-    weights = [[[named_value(book, initial_name(weight_name(layer.number, j, k)), source)
+    weights = [[[named_value(book, initial_name(weight_name(layer.number, j, k)), source,
+                             scope)
                  for k in range(1, layer.inputs + 1)] for j in range(1, layer.neurons + 1)]
                for layer in names.layers(spec.layers)]
     if not _same(weights, spec.initial_weights()):
         changes.update(weights=weights, init_seed=None)
     if spec.has_biases:
-        biases = [[named_value(book, initial_name(bias_name(layer.number, j)), source)
+        biases = [[named_value(book, initial_name(bias_name(layer.number, j)), source, scope)
                    for j in range(1, layer.neurons + 1)] for layer in names.layers(spec.layers)]
         if not _same(biases, spec.initial_biases()):
             changes.update(biases=biases, init_biases=False)

@@ -16,7 +16,7 @@ from typing import Callable
 from openpyxl.utils import get_column_letter
 from xlsxwriter.utility import xl_col_to_name
 
-from . import reader, workbook
+from . import comparison, reader, workbook
 from .errors import UserError
 from .files import atomic_output, check_writable
 from .layout import SPEC_SHEET, Layout
@@ -39,25 +39,34 @@ def backup_path(path: Path) -> Path:
     return path.with_name(path.stem + BACKUP_SUFFIX)
 
 
-def current_spec(path: Path) -> Spec:
-    """The spec of the run the workbook now describes: embedded spec, cells as edited."""
+def current(path: Path) -> reader.Contents:
+    """The run (or comparison) the workbook now describes: embedded spec, cells as edited."""
     with reader.streamed(path) as book:
-        return reader.current_spec(book, str(path))
+        return reader.contents(book, str(path))
 
 
-def would_lose(path: Path, spec: Spec) -> list[str]:
+def write(contents: reader.Contents, path: Path, force: bool = False) -> None:
+    """The workbook of a run, or of a comparison."""
+    if contents.runs is None:
+        workbook.write(contents.spec, path, force=force)
+    else:
+        comparison.write(contents.spec, contents.runs, path, force=force)
+
+
+def would_lose(path: Path, contents: reader.Contents) -> list[str]:
     """What rewriting `path` would drop: cells that differ from what `spec` generates (formulas
     compared as text, so values recalculated by Excel do not count), added sheets and parts.
     Both workbooks are streamed a row at a time, so a sheet of any size generate writes will do."""
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / "fresh.xlsx"
-        workbook.write(spec, fresh)
+        write(contents, fresh)
         with reader.streamed(path, data_only=False) as theirs, \
                 reader.streamed(fresh, data_only=False) as ours:
             lost = [f"sheet {name!r}" for name in theirs.sheetnames
                     if name not in ours.sheetnames]
             for name in theirs.sheetnames:
-                if name in ours.sheetnames and name != SPEC_SHEET:  # the spec sheet records edits
+                # the spec sheets record edits
+                if name in ours.sheetnames and not name.startswith(SPEC_SHEET):
                     lost += _changed_cells(theirs, ours, name, str(path))
         lost += [f"{part}" for part in sorted(_parts(path) - _parts(fresh))]
     return lost
@@ -96,16 +105,18 @@ def _short(value) -> str:
 
 
 def prepare(path: Path, change: Callable[[Spec], Spec] = lambda spec: spec,
-            force: bool = False, backup: bool = True) -> Spec:
-    """The spec to rewrite the workbook at `path` for: its current spec, as `change` alters it,
-    once everything that can refuse it has been checked (the workbook, the options, what would
-    be lost, the folder), without writing anything. `rewrite` writes it."""
+            force: bool = False, backup: bool = True) -> reader.Contents:
+    """What to rewrite the workbook at `path` with: its current run (or each run of a comparison)
+    as `change` alters it, once everything that can refuse it has been checked (the workbook, the
+    options, what would be lost, the folder), without writing anything. `rewrite` writes it."""
     path = Path(path)
-    spec = current_spec(path)
-    new = change(spec)  # bad options are refused before anything is compared or written
+    now = current(path)
+    # bad options are refused before anything is compared or written
+    new = reader.Contents(change(now.spec),
+                          None if now.runs is None else [change(run) for run in now.runs])
     for target in (path, backup_path(path)) if backup else (path,):
         check_writable(target, force=True)
-    lost = would_lose(path, spec)
+    lost = would_lose(path, now)
     if lost and not force:
         shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
         raise UserError(f"{path}: regenerating would lose {shown}; use --force "
@@ -113,12 +124,12 @@ def prepare(path: Path, change: Callable[[Spec], Spec] = lambda spec: spec,
     return new
 
 
-def rewrite(path: Path, new: Spec, backup: bool = True) -> None:
+def rewrite(path: Path, new: reader.Contents, backup: bool = True) -> None:
     """Write `new` over the workbook at `path`, keeping the old file as a backup if asked."""
     if backup:
         with atomic_output(backup_path(path), force=True) as temporary:
             shutil.copyfile(path, temporary)
-    workbook.write(new, path, force=True)
+    write(new, path, force=True)
 
 
 def workbooks_in(folder: Path) -> list[Path]:
@@ -128,18 +139,19 @@ def workbooks_in(folder: Path) -> list[Path]:
 
 def stale(path: Path) -> list[str]:
     """Why the workbook differs from what the current code writes for its spec (empty: current)."""
-    spec = current_spec(path)
+    now = current(path)
     reasons = []
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / path.name
-        workbook.write(spec, fresh)
-        loose = {xl_col_to_name(index).encode() for index in Layout(spec).relative_differences()}
+        write(now, fresh)
+        loose = {xl_col_to_name(index).encode() for run in now.runs or [now.spec]
+                 for index in Layout(run).relative_differences()}
         if not same_package(fresh, path, loose):
             reasons.append(f"{path} differs from what backprop-xl writes for its spec")
     beside = path.with_suffix(".toml")
     if beside.exists():
         try:
-            if Spec.from_toml(beside.read_text(encoding="utf-8"), str(beside)) != spec:
+            if Spec.from_toml(beside.read_text(encoding="utf-8"), str(beside)) != now.spec:
                 reasons.append(f"{beside} differs from the spec inside {path.name}")
         except Exception as error:
             reasons.append(f"{beside}: {error}")

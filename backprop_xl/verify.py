@@ -55,7 +55,7 @@ from typing import NamedTuple
 import xlsxwriter
 from openpyxl.formula.translate import Translator
 from openpyxl.utils.cell import range_boundaries
-from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
 
 from . import engine, names, progress, reader, recalc, tolerances
 from .errors import UserError
@@ -88,7 +88,8 @@ class Disagreement:
     by: str  # what recomputed it: engine, formulas, libreoffice, layout (a formula's text)
 
     def __str__(self) -> str:
-        return (f"{self.sheet}!{self.address} ({self.quantity}): cached {self.cached!r}, "
+        return (f"{quote_sheetname(self.sheet)}!{self.address} ({self.quantity}): cached "
+                f"{self.cached!r}, "
                 f"{self.by} {self.recomputed!r}")
 
 
@@ -204,45 +205,63 @@ def sampled_steps(steps: int) -> list[int]:
 
 
 def verify(path: Path, libreoffice: bool = False) -> Report:
-    """Every disagreeing cell of the workbook at `path`, or that it has no computed values to
-    check; `agrees` on the report when it verifies."""
+    """Every disagreeing cell of the workbook at `path` (of each run's steps sheet, for a
+    comparison), or that it has no computed values to check; `agrees` on the report when it
+    verifies."""
     path = Path(path)
     source = str(path)
     if libreoffice and not recalc.soffice():
         raise UserError("--libreoffice: LibreOffice (soffice) is not installed")
+    report = Report()
+    tables = []  # per steps sheet: its name, layout, sampled rows and the names its formulas use
     with reader.streamed(path) as book:
-        spec = reader.current_spec(book, source)
-        layout = Layout(spec)
-        report = Report(steps=spec.steps)
-        samples = _check_rows(book, layout, source, report)
-        if not report.computed:  # each sampled row would start from the row before's nothing
-            return report
-        named = _named_cells(book, layout)
-        sheets = [name for name in book.sheetnames if name != SPEC_SHEET]
+        runs = (reader.comparison_runs(book, source) if reader.is_comparison(book)
+                else [(SHEET, reader.current_spec(book, source))])
+        for sheet, spec in runs:
+            layout = Layout(spec)
+            report.steps += spec.steps
+            samples = _check_rows(book, layout, sheet, source, report)
+            tables.append((sheet, layout, samples, _named_cells(book, layout, sheet)))
+        sheets = [name for name in book.sheetnames if not name.startswith(SPEC_SHEET)]
+    if not report.computed:  # each sampled row would start from the row before's nothing
+        return report
+    for sheet, layout, samples, named in tables:
+        _recompute(sheet, layout, samples, named, sheets, libreoffice, report)
+    return report
+
+
+def _recompute(sheet: str, layout: Layout, samples: dict, named: list, sheets: list[str],
+               libreoffice: bool, report: Report) -> None:
+    """The sampled rows of one steps sheet recomputed by `formulas` (and LibreOffice)."""
     width = len(layout.columns)  # cells right of the table are the user's, not recomputed
     samples = {number: (_within(previous, width), _within(cells, width))
                for number, (previous, cells) in samples.items()}
+    recomputed = False
     try:
-        recomputed = recalc.formulas_rows(
+        values = recalc.formulas_rows(
             [(HEADER_ROW + number + 1, previous, cells)
              for number, (previous, cells) in sorted(samples.items())],
-            _named_values(named), SHEET)
+            _named_values(named), sheet)
     except ImportError:  # the lean install
-        report.skipped.append(FORMULAS_SKIPPED)
+        if FORMULAS_SKIPPED not in report.skipped:
+            report.skipped.append(FORMULAS_SKIPPED)
     else:
-        report.sampled = len(samples)
-        _compare(layout, samples, dict(zip(sorted(samples), recomputed)), "formulas", report)
+        _compare(layout, sheet, samples, dict(zip(sorted(samples), values)), "formulas", report)
+        recomputed = True
     if libreoffice:
-        report.sampled = len(samples)
-        _compare(layout, samples, _libreoffice(sheets, named, samples), "libreoffice", report)
-    return report
+        _compare(layout, sheet, samples, _libreoffice(sheet, sheets, named, samples),
+                 "libreoffice", report)
+        recomputed = True
+    if recomputed:
+        report.sampled += len(samples)
 
 
 def _within(cells: dict, width: int) -> dict:
     return {index: cell for index, cell in cells.items() if index < width}
 
 
-def _check_rows(book, layout: Layout, source: str, report: Report) -> dict[int, tuple]:
+def _check_rows(book, layout: Layout, sheet: str, source: str, report: Report
+                ) -> dict[int, tuple]:
     """Every row's formulas against the layout and cached values against the engine; returns
     the sampled rows: step -> (the previous row's cells, the row's cells)."""
     spec, columns = layout.spec, layout.columns
@@ -251,7 +270,7 @@ def _check_rows(book, layout: Layout, source: str, report: Report) -> dict[int, 
     sampled = set(sampled_steps(spec.steps))
     samples = {}
     steps = engine.rows(spec, [column.key for column in columns], layout.gradient_check)
-    rows = _table_rows(reader.sheet_rows(book, SHEET, source), spec.steps)
+    rows = _table_rows(reader.sheet_rows(book, sheet, source), spec.steps)
     previous: dict = {}
     formulas = cached = 0  # counted here, not on the report: this loop runs for every cell
     for number, (values, cells) in enumerate(
@@ -267,18 +286,19 @@ def _check_rows(book, layout: Layout, source: str, report: Report) -> dict[int, 
             if template:
                 wanted = template[number > 1].format_map(numbers)
                 if text != wanted:
-                    report.add(Disagreement(SHEET, xl_rowcol_to_cell(row, index), column.key,
+                    report.add(Disagreement(sheet, xl_rowcol_to_cell(row, index), column.key,
                                             text, wanted, "layout"))
             if _same_number(value, engine_value):  # what close() says of it, at a glance
                 continue
             rule = column_rules[index]
             if not close(rule.kind, value, engine_value, _inputs(cells, rule.compared)):
-                report.add(Disagreement(SHEET, xl_rowcol_to_cell(row, index), column.key, value,
+                report.add(Disagreement(sheet, xl_rowcol_to_cell(row, index), column.key, value,
                                         engine_value, "engine"))
         if number in sampled:
             samples[number] = (previous, cells)
         previous = cells
-    report.formulas, report.cached = formulas, cached
+    report.formulas += formulas
+    report.cached += cached
     return samples
 
 
@@ -306,17 +326,19 @@ def _table_rows(rows, steps: int):
         wanted += 1
 
 
-def _libreoffice(sheets: list[str], named: list[Named], samples: dict) -> dict[int, dict]:
-    """LibreOffice's value of each formula cell of the sampled rows: step -> column -> value."""
+def _libreoffice(sheet: str, sheets: list[str], named: list[Named], samples: dict
+                 ) -> dict[int, dict]:
+    """LibreOffice's value of each formula cell of the sampled rows of steps sheet `sheet`:
+    step -> column -> value."""
     with tempfile.TemporaryDirectory(prefix="backprop_xl-verify-") as scratch:
         path = Path(scratch) / "samples.xlsx"
-        placed = _sample_book(path, sheets, named, samples)
-        results = recalc.libreoffice_recalc(path, SHEET)
+        placed = _sample_book(path, sheet, sheets, named, samples)
+        results = recalc.libreoffice_recalc(path, sheet)
     return {number: {index: results.get(xl_rowcol_to_cell(at, index)) for index in cells}
             for number, at, cells in placed}
 
 
-def _sample_book(path: Path, sheets: list[str], named: list[Named],
+def _sample_book(path: Path, sheet: str, sheets: list[str], named: list[Named],
                  samples: dict) -> list[tuple[int, int, dict]]:
     """Write the workbook LibreOffice recomputes; returns each sample's step, the row its
     formulas sit on there (0-based; the row before holds the previous row's values), its cells."""
@@ -326,7 +348,7 @@ def _sample_book(path: Path, sheets: list[str], named: list[Named],
         for cell in each.cells:
             _put(sheets[cell.sheet], cell.row, cell.column, cell.value)
         out.define_name(each.name, "=" + each.reference)
-    steps = sheets[SHEET]
+    steps = sheets[sheet]
     placed = []
     for pair, number in enumerate(sorted(samples)):
         previous, cells = samples[number]
@@ -368,14 +390,15 @@ class Named(NamedTuple):
     cells: list[NamedCell]  # row by row
 
 
-def _named_cells(book, layout: Layout) -> list[Named]:
-    """Every name the formulas use, as the workbook holds it (edited_spec has checked them all);
-    each sheet read once."""
+def _named_cells(book, layout: Layout, scope: str) -> list[Named]:
+    """Every name the formulas of steps sheet `scope` use, as the workbook holds it (edited_spec
+    has checked them all); each sheet read once."""
     wanted = {}  # sheet -> [(name, left, top, right, bottom)]
     definitions = {}
     for name in _referenced_names(layout):
-        definitions[name] = book.defined_names[name].attr_text
-        for sheet, reference in book.defined_names[name].destinations:
+        defined = reader.definition(book, name, scope)
+        definitions[name] = defined.attr_text
+        for sheet, reference in defined.destinations:
             wanted.setdefault(sheet, []).append((name, *range_boundaries(reference)))
     cells = {name: [] for name in definitions}
     for sheet, blocks in wanted.items():
@@ -415,7 +438,8 @@ def _put(sheet, row: int, column: int, value) -> None:
         sheet.write_string(row, column, str(value))
 
 
-def _compare(layout: Layout, samples: dict, recomputed: dict, by: str, report: Report) -> None:
+def _compare(layout: Layout, sheet: str, samples: dict, recomputed: dict, by: str,
+             report: Report) -> None:
     """Each formula cell of the sampled rows: its cached value against an evaluator's (recomputed:
     step -> column -> value), reported at its address in the user's workbook."""
     columns, column_rules = layout.columns, rules(layout)
@@ -427,7 +451,7 @@ def _compare(layout: Layout, samples: dict, recomputed: dict, by: str, report: R
             value = values.get(index)
             rule = column_rules[index]
             if not close(rule.kind, cached, value, _inputs(cells, rule.compared)):
-                report.add(Disagreement(SHEET, xl_rowcol_to_cell(HEADER_ROW + number, index),
+                report.add(Disagreement(sheet, xl_rowcol_to_cell(HEADER_ROW + number, index),
                                         columns[index].key, cached, value, by))
 
 

@@ -147,14 +147,15 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
     return first_overflow
 
 
-def _book(spec: Spec, path: Path):
+def _book(spec: Spec, path: Path, title: str | None = None,
+          subject: str = "gradient descent, one row per step"):
     # A sheet past 4 GB (mazur's 66 columns reach it near 300,000 steps) needs the zip's ZIP64
     # records; Python's zipfile writes them only for a part that large, so smaller books keep
     # their bytes.
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "use_zip64": True})
     book.set_properties({
-        "title": spec.title,
-        "subject": "gradient descent, one row per step",
+        "title": title or spec.title,
+        "subject": subject,
         "author": f"backprop_xl {__version__}",
         "created": CREATED,
     })
@@ -237,10 +238,10 @@ def _steps(sheet, layout: Layout, styles, side: dict | None) -> int | None:
     return first_overflow
 
 
-def _spec_sheet(book, spec: Spec) -> None:
+def _spec_sheet(book, spec: Spec, name: str = SPEC_SHEET) -> None:
     """The workbook's memory of how it was made: the spec as TOML, one line per row, and the
     version that wrote it, on a very hidden, protected sheet (see reader.py)."""
-    sheet = book.add_worksheet(SPEC_SHEET)
+    sheet = book.add_worksheet(name)
     sheet.very_hidden()
     sheet.protect()
     _check(sheet.write_string(0, 0, SPEC_MARKER))

@@ -396,3 +396,18 @@ def test_a_bad_optimizer_is_refused_naming_the_key(table, key, words):
 def test_an_optimizer_that_is_no_table_is_refused():
     with pytest.raises(SpecError, match="^optimizer: must be a table"):
         Spec.from_toml('optimizer = "adam"\n' + SEED_TOML)
+
+
+# --- the presets that show an optimizer's difference ------------------------------------------
+
+def test_seed_adam_leaves_the_plateau_where_sgd_stays():
+    adam = engine.trace(preset("seed-adam"))
+    sgd = engine.trace(preset("seed-adam").with_overrides(optimizer=Optimizer()))
+    assert sgd["w1_1_1"][-1] < -3.8  # 300 steps of about 0.0004
+    assert abs(adam["w1_1_1"][49]) < 0.2 and adam["C"][-1] < 1e-10  # the minimum is at w = 0
+
+
+def test_mazur_momentum_falls_fifty_times_lower_in_a_hundred_steps():
+    momentum = engine.trace(preset("mazur-momentum"))
+    sgd = engine.trace(preset("mazur"))
+    assert momentum["C"][99] < sgd["C"][99] / 50

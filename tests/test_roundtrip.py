@@ -59,14 +59,14 @@ def test_edit_then_regenerate_with_more_steps(tmp_path, capsys):
 
 
 def test_regenerate_keeps_an_edited_gradient_check_threshold(tmp_path, capsys):
-    from backprop_xl.regenerate import current_spec
+    from backprop_xl.regenerate import current
     book = tmp_path / "seed-video.xlsx"
     assert run(capsys, "generate", "seed-video", "-o", str(book), "--steps", "20")[0] == 0
     set_named(book, gradient_check_threshold=0.5)  # above seed-video's 1/3: no longer red
     assert run(capsys, "regenerate", str(book), "--steps", "30")[0] == 0
     sheet, address = defined_names(book)["gradient_check_threshold"]
     assert openpyxl.load_workbook(book)[sheet][address].value == 0.5
-    assert current_spec(book).gradient_check_threshold == 0.5
+    assert current(book).spec.gradient_check_threshold == 0.5
     assert run(capsys, "regenerate", str(book), "--check")[0] == 0
 
 

@@ -23,7 +23,7 @@ def every_row(path):
     (the table's columns alone, as verify passes them)."""
     with reader.streamed(path) as book:
         layout = Layout(reader.current_spec(book, str(path)))
-        names = verify._named_values(verify._named_cells(book, layout))
+        names = verify._named_values(verify._named_cells(book, layout, SHEET))
         width, rows, previous = len(layout.columns), [], {}
         for number, cells in reader.sheet_rows(book, SHEET, str(path)):
             cells = {index: cell for index, cell in cells.items() if index < width}
