@@ -284,6 +284,16 @@ def assert_matches_engine(recomputed, spec, path, sheet="Steps"):
     return formulas
 
 
+def set_named(path, **values):
+    """Type values into named cells, as a user would in Excel (openpyxl drops cached values)."""
+    names = defined_names(path)
+    book = openpyxl.load_workbook(path)
+    for name, value in values.items():
+        sheet, address = names[name]
+        book[sheet][address] = value
+    book.save(path)
+
+
 def defined_names(path):
     """Defined name -> (sheet, address without $)."""
     book = openpyxl.load_workbook(path)

@@ -18,7 +18,7 @@ from backprop_xl.reader import current_spec
 from backprop_xl.presets import preset
 from backprop_xl.spec import Spec
 from helpers import (OPTIMIZERS, assert_matches_engine, defined_names, disagrees, machine_names,
-                     run, tamper)
+                     run, set_named, tamper)
 from kinds import KINDS
 from recalc import formula_cells, formulas_recalc, libreoffice_recalc_many
 
@@ -48,18 +48,6 @@ def spec_of(network: str, optimizer: str, steps: int) -> Spec:
     return spec
 
 
-def edited(path, cells: dict[str, float]):
-    """The workbook with named cells typed over, saved by openpyxl (which drops every cached
-    value, so that nothing but a recalculation gives the table its numbers)."""
-    where = defined_names(path)
-    book = openpyxl.load_workbook(path)
-    for name, value in cells.items():
-        sheet, address = where[name]
-        book[sheet][address] = value
-    book.save(path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def books(tmp_path_factory) -> dict[str, tuple]:
     """name -> (workbook, the spec of the run it describes): every optimizer on every network,
@@ -76,7 +64,7 @@ def books(tmp_path_factory) -> dict[str, tuple]:
         spec = spec_of("mazur", optimizer, LONG_STEPS)
         path = folder / f"edited-{optimizer.replace(' ', '_').replace(',', '')}.xlsx"
         workbook.write(spec, path)
-        edited(path, {key: value})
+        set_named(path, **{key: value})
         books[path.stem] = (path, spec.with_overrides(
             optimizer=replace(spec.optimizer, **{key: value})))
     return books
@@ -202,7 +190,7 @@ def test_regenerate_keeps_an_edited_hyperparameter(tmp_path, capsys):
     spec = spec_of("mazur", "adam", 30)
     path = tmp_path / "book.xlsx"
     workbook.write(spec, path)
-    edited(path, {"beta1": 0.6, "eps": 0.001})
+    set_named(path, beta1=0.6, eps=0.001)
     # --force: openpyxl, which typed the cells, rewrote the header notes in its own way
     status, out, err = run(capsys, "regenerate", str(path), "--steps", "45", "--force")
     assert status == 0, err
@@ -217,7 +205,7 @@ def test_regenerate_keeps_an_edited_hyperparameter(tmp_path, capsys):
 def test_an_out_of_range_hyperparameter_cell_is_refused_in_one_line(tmp_path, capsys):
     path = tmp_path / "book.xlsx"
     workbook.write(spec_of("seed", "adam", 5), path)
-    edited(path, {"beta1": 1.5})
+    set_named(path, beta1=1.5)
     before = path.read_bytes()
     status, out, err = run(capsys, "regenerate", str(path), "--force")
     assert status == 2 and out == "" and err.count("\n") == 1, err

@@ -19,19 +19,9 @@ from backprop_xl import engine, kernels, verify
 from backprop_xl.cli import main
 from backprop_xl.presets import preset
 from helpers import (defined_names, disagrees, listed, machine_names, peak_megabytes, run,
-                     snapshot, tamper)
+                     set_named, snapshot, tamper)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "workbooks"
-
-
-def set_named(path, **values):
-    """Type values into named cells, as a user would in Excel (openpyxl drops cached values)."""
-    names = defined_names(path)
-    book = openpyxl.load_workbook(path)
-    for name, value in values.items():
-        sheet, address = names[name]
-        book[sheet][address] = value
-    book.save(path)
 
 
 def column_values(path, name):
