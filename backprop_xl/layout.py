@@ -1,7 +1,8 @@
 """Where everything goes on the steps sheet: which quantity sits in which column, its header, the
 words that explain it, and its Excel formula for any row (GROUP_BREAK_STEPS: the rows written in
 parentheses for LibreOffice); the named cells (parameters, data) that those formulas refer to;
-which parameters share a chart, and the names Mazur's readers know them by.
+which parameters share a chart, and the names Mazur's readers know them by; a one-parameter run's
+cost C(w) as a formula of w, for its cost curve's table.
 
 A step's row holds the parameters at the start of the step; the value of a parameter in step n + 1
 is its new value of step n. Columns come grouped by phase: the step (and its sample), parameters,
@@ -38,6 +39,13 @@ RUN_SPEC_SHEET = SPEC_SHEET + "_run{number}"
 def run_sheet(spec: Spec) -> str:
     """The name of a run's steps sheet in a comparison: its optimizer and learning rate."""
     return f"{spec.optimizer.name} r={spec.learning_rate:g}"
+
+
+# A run of one trained parameter (the seed lesson) gets a chart of its cost curve C(w) with the
+# steps on it; this sheet holds the curve's table, CURVE_POINTS values of w and the cost at each.
+COST_CURVE_SHEET = "Cost curve"
+CURVE_POINTS = 41
+CURVE_TITLE = "Gradient descent on the cost curve C(w)"
 HEADER_ROW = 0  # the table's header; step n sits on row n (0-based), Excel row n + 1
 CHART_LINES = 8  # parameters a chart shows at most, each in a colour of its own
 CHARTS = 8  # charts at most: of more parameters than CHARTS * CHART_LINES, the first are charted
@@ -227,6 +235,18 @@ class LaterRows:
     def format_map(self, numbers: dict) -> str:
         step = numbers["r"] - HEADER_ROW - 1
         return (self.plain if step % GROUP_BREAK_STEPS else self.breaking).format_map(numbers)
+
+
+class CurveRow(Row):
+    """The cells a formula of the cost curve's table (COST_CURVE_SHEET) reads in place of a step's
+    row: the trained parameter is the table's w, and, where a step trains on one sample of
+    several, the step's inputs and targets are those of one sample, looked up on the Data sheet."""
+
+    def __init__(self, cells: dict[str, str]):
+        self.cells, self.first = cells, False
+
+    def __getitem__(self, key: str) -> str:
+        return self.cells[key]
 
 
 class Layout:
@@ -424,6 +444,43 @@ class Layout:
         if len(costs) == 1:
             return costs[0]
         return f"({'+'.join(f'({c})' for c in costs)})/{len(costs)}"
+
+    # --- the cost curve C(w) of a one-parameter run ----------------------------------------------
+
+    def curve_cost(self, w: str) -> str:
+        """The cost as a formula of the one trained parameter, at `w` (a cell of the cost curve's
+        table): the step's cost as perturbed_cost writes it, the parameter replaced by w, so the
+        mean over the samples in batch mode, as the step's C is. Where each step trains on one
+        sample of several (stochastic mode) and its C is that sample's cost, there is no one
+        step's cost to draw: the curve is the mean cost over all the samples, each sample's cost
+        as perturbed_cost writes a step's on it, the curve each step goes down on average."""
+        [parameter] = self.parameters
+        if not self.spec.cycles_samples:
+            return self.perturbed_cost(CurveRow({parameter: w}), parameter, "")
+        n_in, n_out = self.spec.layers[0], self.spec.layers[-1]
+        costs = []
+        for sample in range(1, self.spec.n_samples + 1):
+            cells = {parameter: w}
+            cells.update({names.input_key(k): f"INDEX({name},{sample})"
+                          for k, name in enumerate(names.input_names(n_in), start=1)})
+            cells.update({names.target_key(j): f"INDEX({name},{sample})"
+                          for j, name in enumerate(names.target_names(n_out), start=1)})
+            costs.append(self.perturbed_cost(CurveRow(cells), parameter, ""))
+        return f"({'+'.join(f'({c})' for c in costs)})/{len(costs)}"
+
+    @property
+    def cost_curve(self) -> bool:
+        """Whether the workbook draws the cost curve C(w) with the steps on it: a run of one
+        trained parameter (the seed lesson) whose curve_cost formula fits in a cell."""
+        if len(self.parameters) != 1:
+            return False
+        longest = "XFD1048576"  # no cell's address is longer
+        return len(self.curve_cost(longest)) + 1 <= EXCEL_FORMULA_LENGTH
+
+    def chart_count(self) -> int:
+        """The charts beside the table: the cost and parameters' (chart_groups), and the cost
+        curve's where there is one."""
+        return len(self.chart_groups()) + self.cost_curve
 
     def _longest_check_formula(self) -> int:
         positions = {key: index for index, key in enumerate(self._probe_keys())}
@@ -753,8 +810,28 @@ class Layout:
                       "2."]
         if self.gradient_check_note:
             lines += ["", self.gradient_check_note]
-        charts = "the charts" if len(self.chart_groups()) > 1 else "the chart"
+        if self.cost_curve:
+            lines += ["", *self.cost_curve_notes()]
+        charts = "the charts" if self.chart_count() > 1 else "the chart"
         lines += ["", f"Edit a yellow cell and the whole table and {charts} recalculate. For "
                   "another number of steps, keeping what you edited: backprop-xl regenerate "
                   "BOOK.xlsx --steps N (BOOK.xlsx: this workbook)."]
         return lines
+
+    def cost_curve_notes(self) -> list[str]:
+        """What the cost curve's chart shows, in words (one paragraph)."""
+        spec = self.spec
+        n = spec.n_samples
+        words = (f"The chart \"{CURVE_TITLE}\" is the lesson's picture, a ball rolling down a "
+                 f"curve, in this workbook's own numbers: the line is the cost C at "
+                 f"{CURVE_POINTS} values of w (live formulas on the sheet \"{COST_CURVE_SHEET}\", "
+                 f"spanning every step's w), the dots are the steps, each row's w and C, walking "
+                 f"down it.")
+        if spec.cycles_samples:
+            words += (f" Here each step trains on one sample and its C is that sample's cost, "
+                      f"while the line is the mean cost over all {n} samples: the dots lie off "
+                      f"the line, each on its own sample's curve, and the walk goes down the mean "
+                      f"curve only on average.")
+        elif n > 1:
+            words += f" C(w) is the mean cost over the {n} samples, as each step's C is."
+        return [words]

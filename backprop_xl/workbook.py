@@ -2,7 +2,8 @@
 stored with the engine's value; the named cells those formulas use (parameters beside a narrow
 table or on an Overview sheet before a wide one, several samples on a Data sheet); the table's
 number formats and conditional formats (small numbers, the gradient check's red and green);
-charts of the cost and the parameters; notes.
+charts of the cost and the parameters; notes. A run of one trained parameter (the seed lesson) also
+gets its cost curve C(w), a live table on a sheet of its own, charted with the steps on it.
 
 Rows go out in order in XlsxWriter's constant-memory mode, so a side block beside the table
 (parameters, chart, notes) is written row by row alongside it.
@@ -15,16 +16,18 @@ import math
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import xlsxwriter
 from xlsxwriter.exceptions import XlsxWriterException
 from xlsxwriter.worksheet import Worksheet
-from xlsxwriter.utility import xl_rowcol_to_cell
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from . import __version__, engine, names, progress
 from .errors import UserError
 from .files import atomic_output
 from .layout import (DATA_SHEET, HEADER_ROW, OVERVIEW_SHEET, QUANTITY_FORMAT, SHEET, SPEC_MARKER,
                      SPEC_SHEET, THRESHOLD_NAME, Layout)
+from .layout import COST_CURVE_SHEET, CURVE_POINTS, CURVE_TITLE
 from .names import OVERFLOW
 from .spec import Spec
 
@@ -129,7 +132,9 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
     if overview:
         _overview_page(overview, side)
     _header(sheet, layout, styles)
-    first_overflow = _steps(sheet, layout, styles, side if beside else None)
+    positions = {column.key: index for index, column in enumerate(layout.columns)}
+    walk = _Walk(layout, positions) if layout.cost_curve else None
+    first_overflow = _steps(sheet, layout, styles, side if beside else None, walk)
 
     for row, cell in enumerate(layout.parameter_cells(), start=PARAMETER_ROW):
         address = xl_rowcol_to_cell(row, label_column + 1, row_abs=True, col_abs=True)
@@ -137,12 +142,17 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
     if layout.data_on_sheet:
         _data_sheet(book, layout.spec, styles)
     _conditional_formats(sheet, layout, styles)
-    positions = {column.key: index for index, column in enumerate(layout.columns)}
     for offset, group in enumerate(layout.chart_groups()):
         side_sheet.insert_chart(chart_row + offset * CHART_ROWS, label_column,
                                 _chart(book, layout, positions, group),
                                 {"x_scale": 1.0, "y_scale": 1.2})
+    if walk is not None:  # below the others
+        side_sheet.insert_chart(chart_row + len(layout.chart_groups()) * CHART_ROWS, label_column,
+                                _curve_chart(book, layout, positions),
+                                {"x_scale": 1.0, "y_scale": 1.2})
     _spec_sheet(book, layout.spec)
+    if walk is not None:  # after the spec sheet, so that every other sheet keeps its number
+        _cost_curve_sheet(book, layout, styles, walk)
     book.close()
     return first_overflow
 
@@ -205,10 +215,12 @@ def _header(sheet, layout: Layout, styles) -> None:
                                        f"Mazur's \"A Step by Step Backpropagation Example\""))
 
 
-def _steps(sheet, layout: Layout, styles, side: dict | None) -> int | None:
+def _steps(sheet, layout: Layout, styles, side: dict | None,
+           walk: _Walk | None = None) -> int | None:
     """Every step's row: each column's formula with the engine's value cached (a number for the
-    step column), and beside it, when given, the side block's row. Returns the first step whose
-    numbers overflow, which caches #NUM! and gets a comment, if one does."""
+    step column), and beside it, when given, the side block's row; `walk`, when given, sees every
+    row's values. Returns the first step whose numbers overflow, which caches #NUM! and gets a
+    comment, if one does."""
     spec, columns = layout.spec, layout.columns
     if side is not None:
         _write_side(sheet, side, HEADER_ROW)
@@ -230,6 +242,8 @@ def _steps(sheet, layout: Layout, styles, side: dict | None) -> int | None:
             else:
                 formula = templates[index][number > 1].format_map(numbers)
                 _check(sheet.write_formula(row, index, formula, number_styles[index], value))
+        if walk is not None:
+            walk.see(values)
         if side is not None:
             _write_side(sheet, side, row)
     if side is not None:
@@ -289,7 +303,7 @@ def _side_block(layout: Layout, book, styles, label_column: int):
         side.setdefault(row, []).append((label_column + column, value, style))
 
     put(TITLE_ROW, 0, spec.title, styles["title"])
-    charts = "charts" if len(layout.chart_groups()) > 1 else "chart"
+    charts = "charts" if layout.chart_count() > 1 else "chart"
     put(TITLE_ROW + 1, 0, f"Parameters: edit a yellow cell and the table and {charts} recalculate.",
         styles["hint"])
     row = PARAMETER_ROW
@@ -306,7 +320,7 @@ def _side_block(layout: Layout, book, styles, label_column: int):
         f"{spec.mode} mode" + (f", {spec.n_samples} samples on the Data sheet"
                                if layout.data_on_sheet else ""), styles["hint"])
     chart_row = row + 3
-    notes_row = chart_row + CHART_ROWS * len(layout.chart_groups())
+    notes_row = chart_row + CHART_ROWS * layout.chart_count()
     lines = [part for paragraph in layout.notes()
              for part in textwrap.wrap(paragraph, NOTES_WIDTH) or [""]]
     for offset, line in enumerate(lines):
@@ -393,6 +407,169 @@ def _chart(book, layout: Layout, positions: dict[str, int], group):
                       "major_unit": max(1, spec.steps // 10)})
     chart.set_y_axis({"name": "C", "num_format": "0.000", "major_gridlines": {"visible": True}})
     chart.set_y2_axis({"name": "w" if layout.single_neuron else "parameters", "num_format": "0.00"})
+    chart.set_legend({"position": "bottom"})
+    return chart
+
+
+# --- a one-parameter run's cost curve C(w) (Layout.cost_curve) --------------------------------
+
+# The cost curve's table, on its own sheet (COST_CURVE_SHEET), not in the side block: the steps
+# sheet holds no formula but the steps table's, as what reads it back counts on (the tests hold
+# every formula there to the engine's steps). Its w spans every step's w with a margin of
+# 1/CURVE_MARGIN_PARTS of that span on each side; where every step's w is the same, of
+# 1/CURVE_MARGIN_PARTS of |w| or CURVE_LONE_MARGIN, the larger.
+CURVE_RANGE_ROW = 3  # the range's four cells: lowest and highest w, margin, spacing
+CURVE_TABLE_ROW = CURVE_RANGE_ROW + 5  # the table's header; its rows below
+CURVE_MARGIN_PARTS = 4
+CURVE_LONE_MARGIN = 0.25
+CURVE_LINE = {"color": COST_LINE["color"], "width": 1.5}  # thinner than the cost's: dots show
+CURVE_WALK = {"color": "#0072B2", "width": 0.5}
+CURVE_POINT = {"type": "circle", "size": 5, "border": {"color": "#0072B2"},
+               "fill": {"color": "#0072B2"}}
+CURVE_START = {"type": "diamond", "size": 9, "border": {"color": "#E69F00"},
+               "fill": {"color": "#E69F00"}}
+CURVE_END = {"type": "square", "size": 7, "border": {"color": "#009E73"},
+             "fill": {"color": "#009E73"}}
+
+
+class _Walk:
+    """The lowest and highest w of the steps, as the cost curve's range formulas (MIN and MAX over
+    the initial weight and the table's w column) compute them from the engine's numbers: both
+    None (#NUM! in Excel) once a step's w is not finite."""
+
+    def __init__(self, layout: Layout, positions: dict[str, int]):
+        [parameter] = layout.parameters
+        self.index = positions[parameter]
+        self.low = self.high = float(layout.spec.initial_weights()[0][0, 0])
+
+    def see(self, values) -> None:
+        value = values[self.index]
+        if self.low is None:
+            return
+        if not math.isfinite(value):
+            self.low = self.high = None
+        else:
+            self.low, self.high = min(self.low, value), max(self.high, value)
+
+
+def _curve_costs(layout: Layout, w: np.ndarray) -> np.ndarray:
+    """The cost at each w as Layout.curve_cost's formula computes it, by functions.py's
+    definitions as the engine runs them: each sample's z = w·i (+ its fixed bias), a, and cost,
+    summed in order and averaged over the samples where there are several."""
+    spec = layout.spec
+    biases = spec.initial_biases()
+    total = None
+    for inputs, targets in zip(spec.inputs, spec.targets):
+        z = w * float(inputs[0])
+        if biases is not None:
+            z = z + float(biases[0][0])
+        cost = layout.loss.value(layout.activations[0].value(z), float(targets[0]))
+        total = cost if total is None else total + cost
+    return total if spec.n_samples == 1 else total / spec.n_samples
+
+
+def _cost_curve_sheet(book, layout: Layout, styles, walk: _Walk) -> None:
+    """The cost curve's table: CURVE_POINTS values of w, spanning every step's w with a margin,
+    and the cost at each (Layout.curve_cost), all live formulas, with the numbers of the engine's
+    functions cached. Editing a yellow cell moves the range with the steps and recomputes C(w)."""
+    spec = layout.spec
+    [parameter] = layout.parameters
+    sheet = book.add_worksheet(COST_CURVE_SHEET)
+    sheet.set_column(0, 0, 24)
+    sheet.set_column(1, 1, 14)
+    sheet.set_column(2, 2, 70)
+    column = xl_col_to_name(walk.index)
+    first, last = HEADER_ROW + 2, HEADER_ROW + 1 + spec.steps  # Excel's row numbers
+    steps = f"{SHEET}!${column}${first}:${column}${last}"
+    low, high, margin, spacing = (xl_rowcol_to_cell(row, 1, row_abs=True, col_abs=True)
+                                  for row in range(CURVE_RANGE_ROW, CURVE_RANGE_ROW + 4))
+    if walk.low is None:
+        values = [OVERFLOW] * 4
+    else:
+        width = walk.high - walk.low
+        lone = max(abs(walk.low) / CURVE_MARGIN_PARTS, CURVE_LONE_MARGIN)
+        values = [walk.low, walk.high, width / CURVE_MARGIN_PARTS if walk.high > walk.low else lone]
+        values.append((walk.high - walk.low + 2 * values[2]) / (CURVE_POINTS - 1))
+    init = names.initial_name(parameter)
+    cells = [
+        ("lowest w", f"=MIN({steps},{init})",
+         f"of the initial weight and every step's w ({SHEET}!{column}{first}:{column}{last})"),
+        ("highest w", f"=MAX({steps},{init})", "likewise"),
+        ("margin", f"=IF({high}>{low},({high}-{low})/{CURVE_MARGIN_PARTS},"
+                   f"MAX(ABS({low})/{CURVE_MARGIN_PARTS},{CURVE_LONE_MARGIN}))",
+         f"below the lowest and above the highest: 1/{CURVE_MARGIN_PARTS} of the steps' span"),
+        ("spacing", f"=({high}-{low}+2*{margin})/{CURVE_POINTS - 1}",
+         f"between the table's {CURVE_POINTS} values of w"),
+    ]
+    _check(sheet.write_string(0, 0, f"The cost curve C(w) of the chart \"{CURVE_TITLE}\"",
+                              styles["title"]))
+    _check(sheet.write_string(1, 0, "Live formulas: edit a yellow cell and the range of w and "
+                              "the costs follow the steps.", styles["hint"]))
+    for row, ((label, formula, words), value) in enumerate(zip(cells, values),
+                                                           start=CURVE_RANGE_ROW):
+        _check(sheet.write_string(row, 0, label, styles["bold"]))
+        _check(sheet.write_formula(row, 1, formula, styles[QUANTITY_FORMAT], value))
+        _check(sheet.write_string(row, 2, words, styles["hint"]))
+    if spec.cycles_samples:
+        cost = f"C(w): the mean cost over the {spec.n_samples} samples"
+    elif spec.n_samples > 1:
+        cost = f"C(w): the step's cost, the mean over the {spec.n_samples} samples"
+    else:
+        cost = "C(w): the step's cost"
+    _check(sheet.write_string(CURVE_TABLE_ROW, 0, "w", styles["header:parameters"]))
+    _check(sheet.write_string(CURVE_TABLE_ROW, 1, "C(w)", styles["header:loss"]))
+    _check(sheet.write_string(CURVE_TABLE_ROW, 2, cost + f", {parameter} replaced by w",
+                              styles["hint"]))
+    if walk.low is None:
+        ws = costs = [OVERFLOW] * CURVE_POINTS
+    else:
+        ws = [values[0] - values[2] + k * values[3] for k in range(CURVE_POINTS)]
+        costs = [float(c) if math.isfinite(c) else OVERFLOW
+                 for c in _curve_costs(layout, np.array(ws))]
+    for k, (w, cost) in enumerate(zip(ws, costs)):
+        row = CURVE_TABLE_ROW + 1 + k
+        _check(sheet.write_formula(row, 0, f"={low}-{margin}+{k}*{spacing}",
+                                   styles[QUANTITY_FORMAT], w))
+        _check(sheet.write_formula(row, 1, "=" + layout.curve_cost(xl_rowcol_to_cell(row, 0)),
+                                   styles[QUANTITY_FORMAT], cost))
+    top, bottom = CURVE_TABLE_ROW + 1, CURVE_TABLE_ROW + CURVE_POINTS
+    corner = xl_rowcol_to_cell(top, 1)
+    sheet.conditional_format(top, 1, bottom, 1, {
+        "type": "formula", "criteria": f"=AND({corner}<>0,ABS({corner})<{SMALL})",
+        "format": styles["small"]})
+
+
+def _curve_chart(book, layout: Layout, positions: dict[str, int]):
+    """The cost curve C(w) as a line, with the steps' (w, C) as dots walking down it, joined in
+    order by a thin line (where each step trains on another sample, it zigzags between them)."""
+    spec = layout.spec
+    [parameter] = layout.parameters
+    first, last = HEADER_ROW + 1, HEADER_ROW + spec.steps
+    top, bottom = CURVE_TABLE_ROW + 1, CURVE_TABLE_ROW + CURVE_POINTS
+    # Straight lines: LibreOffice smooths every line of a chart or none, and would bend the
+    # steps' into loops; CURVE_POINTS points make the curve's look smooth enough.
+    chart = book.add_chart({"type": "scatter", "subtype": "straight"})
+    chart.add_series({
+        "name": "mean cost C(w) of the samples" if spec.cycles_samples else "cost curve C(w)",
+        "categories": [COST_CURVE_SHEET, top, 0, bottom, 0],
+        "values": [COST_CURVE_SHEET, top, 1, bottom, 1],
+        "line": CURVE_LINE, "marker": {"type": "none"}})
+    w, cost = positions[parameter], positions["C"]
+    chart.add_series({
+        "name": "the steps (w, C of its sample)" if spec.cycles_samples else "the steps (w, C)",
+        "categories": [SHEET, first, w, last, w], "values": [SHEET, first, cost, last, cost],
+        "line": CURVE_WALK, "marker": CURVE_POINT})
+    # where the walk starts and ends, marked apart: hundreds of steps' dots run together
+    for row, marker in ((first, CURVE_START), (last, CURVE_END))[:1 + (last > first)]:
+        chart.add_series({
+            "name": f"step {row - HEADER_ROW}", "categories": [SHEET, row, w, row, w],
+            "values": [SHEET, row, cost, row, cost], "marker": marker,
+            "line": {"color": marker["fill"]["color"], "width": CURVE_WALK["width"]}})
+    chart.set_title({"name": CURVE_TITLE, "name_font": {"size": 12}})
+    # the axes cross at the lowest w and C shown, so that neither runs through the curve
+    chart.set_x_axis({"name": "w", "num_format": "0.00", "crossing": "min"})
+    chart.set_y_axis({"name": "C", "num_format": "0.000", "major_gridlines": {"visible": True},
+                      "crossing": "min"})
     chart.set_legend({"position": "bottom"})
     return chart
 
