@@ -23,9 +23,9 @@ from .errors import SpecError, UserError
 from .files import atomic_output
 from .layout import COMPARE_SHEET, HEADER_ROW, HYPERPARAMETERS, RUN_SPEC_SHEET, Layout, run_sheet
 from .spec import OPTIMIZERS, Optimizer, Spec
-from .workbook import (HEADER_LINE_POINTS, PARAMETER_LINES, PlainFormulaWorksheet, _book, _check, _conditional_formats,
-                       _data_sheet, _header, _landscape, _spec_sheet, _steps, _steps_page,
-                       _styles)
+from .workbook import (HEADER_LINE_POINTS, PARAMETER_LINES, PlainFormulaWorksheet, _book, _check,
+                       _conditional_formats, _cost_curve_sheet, _curve_chart, _data_sheet,
+                       _header, _landscape, _spec_sheet, _steps, _steps_page, _styles, _Walk)
 
 MOMENTUM = 0.9  # the momentum optimizer's, when the spec has none to give it (torch's examples')
 MAX_RUNS = 36  # sheets, and lines on the chart past telling apart
@@ -35,6 +35,8 @@ RUN_SETTINGS = ["learning_rate", *HYPERPARAMETERS]  # a run's own named cells, t
 # rate, and a dash per optimizer
 RUN_COLOURS = list(dict.fromkeys(line["color"] for line in PARAMETER_LINES))
 RUN_DASHES = ["solid", "dash", "round_dot", "long_dash", "dash_dot"]
+RUN_MARKERS = ["circle", "square", "diamond", "triangle", "x"]  # on the cost curve, likewise
+CURVE_CHART_ROWS = 24  # the cost curve's chart, below the costs' (1.6 times a chart's height)
 
 
 def runs(spec: Spec, learning_rates: list[float], optimizers: list[str]) -> list[Spec]:
@@ -134,13 +136,25 @@ def _write(spec: Spec, chosen: list[Spec], layouts: list[Layout], path: Path) ->
         book.define_name(cell.name, f"={COMPARE_SHEET}!{address}")
     compare.insert_chart(TITLE_ROW, len(headers) + 1, _chart(book, chosen, layouts),
                          {"x_scale": 1.6, "y_scale": 1.6})
+    # Runs of one trained parameter (the seed's) walk down one cost curve, the runs' shared
+    # data's: charted below the costs, each run's steps in its colour
+    curve = all(layout.cost_curve for layout in layouts)
+    positions = {column.key: index for index, column in enumerate(first.columns)}
+    if curve:
+        compare.insert_chart(TITLE_ROW + CURVE_CHART_ROWS, len(headers) + 1,
+                             _curve_chart(book, first, positions,
+                                          [(run_sheet(run), _colour(run, chosen),
+                                            _marker(run, chosen)) for run in chosen]),
+                             {"x_scale": 1.6, "y_scale": 1.6})
 
-    overflows = []
+    overflows, walks = [], []
     for run, layout in zip(chosen, layouts):
         sheet = book.add_worksheet(run_sheet(run), worksheet_class=PlainFormulaWorksheet)
         _steps_page(sheet, layout, False, 0, 0)
         _header(sheet, layout, styles)
-        overflows.append(_steps(sheet, layout, styles, None))
+        walk = _Walk(layout, positions, run_sheet(run)) if curve else None
+        overflows.append(_steps(sheet, layout, styles, None, walk))
+        walks.append(walk)
         _conditional_formats(sheet, layout, styles)
     for sheet, name, target in local_names:
         book.define_name(f"{quote_sheetname(sheet)}!{name}", target)
@@ -149,6 +163,8 @@ def _write(spec: Spec, chosen: list[Spec], layouts: list[Layout], path: Path) ->
     _spec_sheet(book, spec)
     for number, run in enumerate(chosen, start=1):
         _spec_sheet(book, run, RUN_SPEC_SHEET.format(number=number))
+    if curve:
+        _cost_curve_sheet(book, first, styles, walks)
     book.close()
     return overflows
 
@@ -173,17 +189,27 @@ def _final_cost(spec: Spec) -> float:
     return cost
 
 
+def _colour(run: Spec, chosen: list[Spec]) -> str:
+    """A run's colour in the charts: its learning rate's."""
+    rates = list(dict.fromkeys(each.learning_rate for each in chosen))
+    return RUN_COLOURS[rates.index(run.learning_rate) % len(RUN_COLOURS)]
+
+
+def _marker(run: Spec, chosen: list[Spec]) -> str:
+    """A run's marker on the cost curve: its optimizer's."""
+    optimizers = list(dict.fromkeys(each.optimizer for each in chosen))
+    return RUN_MARKERS[optimizers.index(run.optimizer) % len(RUN_MARKERS)]
+
+
 def _chart(book, chosen: list[Spec], layouts: list[Layout]):
     """Every run's cost by step, one line each: a colour per learning rate, a dash per
-    optimizer, so a reader finds a run by either. The cost axis is logarithmic: runs end orders
-    of magnitude apart, which a linear axis would flatten onto 0."""
+    optimizer, so a reader finds a run by either."""
     chart = book.add_chart({"type": "scatter", "subtype": "straight"})
-    rates = list(dict.fromkeys(run.learning_rate for run in chosen))
     optimizers = list(dict.fromkeys(run.optimizer for run in chosen))
     for run, layout in zip(chosen, layouts):
         sheet, first, last = run_sheet(run), HEADER_ROW + 1, HEADER_ROW + run.steps
         step, cost = _position(layout, "step"), _position(layout, names.cost_key())
-        colour = RUN_COLOURS[rates.index(run.learning_rate) % len(RUN_COLOURS)]
+        colour = _colour(run, chosen)
         dash = RUN_DASHES[optimizers.index(run.optimizer) % len(RUN_DASHES)]
         chart.add_series({"name": sheet, "categories": [sheet, first, step, last, step],
                           "values": [sheet, first, cost, last, cost],
@@ -192,7 +218,8 @@ def _chart(book, chosen: list[Spec], layouts: list[Layout]):
     steps = max(run.steps for run in chosen)
     chart.set_title({"name": "Cost by step, every run", "name_font": {"size": 12}})
     chart.set_x_axis({"name": "step", "min": 0, "max": steps, "major_unit": max(1, steps // 10)})
-    chart.set_y_axis({"name": "C (logarithmic)", "log_base": 10, "num_format": "0.0E+00",
-                      "major_gridlines": {"visible": True}})
+    # a linear axis: a cost of exactly 0 (a run that lands on its target) leaves a logarithmic one
+    # empty in LibreOffice and makes Excel warn
+    chart.set_y_axis({"name": "C", "num_format": "0.000", "major_gridlines": {"visible": True}})
     chart.set_legend({"position": "right"})
     return chart

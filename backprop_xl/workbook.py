@@ -20,7 +20,7 @@ import numpy as np
 import xlsxwriter
 from xlsxwriter.exceptions import XlsxWriterException
 from xlsxwriter.worksheet import Worksheet
-from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.utility import quote_sheetname, xl_col_to_name, xl_rowcol_to_cell
 
 from . import __version__, engine, names, progress
 from .errors import UserError
@@ -152,7 +152,7 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
                                 {"x_scale": 1.0, "y_scale": 1.2})
     _spec_sheet(book, layout.spec)
     if walk is not None:  # after the spec sheet, so that every other sheet keeps its number
-        _cost_curve_sheet(book, layout, styles, walk)
+        _cost_curve_sheet(book, layout, styles, [walk])
     book.close()
     return first_overflow
 
@@ -437,9 +437,9 @@ class _Walk:
     the initial weight and the table's w column) compute them from the engine's numbers: both
     None (#NUM! in Excel) once a step's w is not finite."""
 
-    def __init__(self, layout: Layout, positions: dict[str, int]):
+    def __init__(self, layout: Layout, positions: dict[str, int], sheet: str = SHEET):
         [parameter] = layout.parameters
-        self.index = positions[parameter]
+        self.sheet, self.index = sheet, positions[parameter]
         self.low = self.high = float(layout.spec.initial_weights()[0][0, 0])
 
     def see(self, values) -> None:
@@ -468,32 +468,36 @@ def _curve_costs(layout: Layout, w: np.ndarray) -> np.ndarray:
     return total if spec.n_samples == 1 else total / spec.n_samples
 
 
-def _cost_curve_sheet(book, layout: Layout, styles, walk: _Walk) -> None:
+def _cost_curve_sheet(book, layout: Layout, styles, walks: list[_Walk]) -> None:
     """The cost curve's table: CURVE_POINTS values of w, spanning every step's w with a margin,
     and the cost at each (Layout.curve_cost), all live formulas, with the numbers of the engine's
-    functions cached. Editing a yellow cell moves the range with the steps and recomputes C(w)."""
+    functions cached. Editing a yellow cell moves the range with the steps and recomputes C(w).
+    `walks`: the steps tables whose w the range spans, one per run of a comparison."""
     spec = layout.spec
     [parameter] = layout.parameters
     sheet = book.add_worksheet(COST_CURVE_SHEET)
     sheet.set_column(0, 0, 24)
     sheet.set_column(1, 1, 14)
     sheet.set_column(2, 2, 70)
-    column = xl_col_to_name(walk.index)
     first, last = HEADER_ROW + 2, HEADER_ROW + 1 + spec.steps  # Excel's row numbers
-    steps = f"{SHEET}!${column}${first}:${column}${last}"
+    ranges = [f"{quote_sheetname(walk.sheet)}!${xl_col_to_name(walk.index)}${first}:"
+              f"${xl_col_to_name(walk.index)}${last}" for walk in walks]
+    steps = ",".join(ranges)
     low, high, margin, spacing = (xl_rowcol_to_cell(row, 1, row_abs=True, col_abs=True)
                                   for row in range(CURVE_RANGE_ROW, CURVE_RANGE_ROW + 4))
-    if walk.low is None:
+    lows, highs = [walk.low for walk in walks], [walk.high for walk in walks]
+    if None in lows:
         values = [OVERFLOW] * 4
     else:
-        width = walk.high - walk.low
-        lone = max(abs(walk.low) / CURVE_MARGIN_PARTS, CURVE_LONE_MARGIN)
-        values = [walk.low, walk.high, width / CURVE_MARGIN_PARTS if walk.high > walk.low else lone]
-        values.append((walk.high - walk.low + 2 * values[2]) / (CURVE_POINTS - 1))
+        walk_low, walk_high = min(lows), max(highs)
+        width = walk_high - walk_low
+        lone = max(abs(walk_low) / CURVE_MARGIN_PARTS, CURVE_LONE_MARGIN)
+        values = [walk_low, walk_high, width / CURVE_MARGIN_PARTS if walk_high > walk_low else lone]
+        values.append((walk_high - walk_low + 2 * values[2]) / (CURVE_POINTS - 1))
     init = names.initial_name(parameter)
     cells = [
         ("lowest w", f"=MIN({steps},{init})",
-         f"of the initial weight and every step's w ({SHEET}!{column}{first}:{column}{last})"),
+         f"of the initial weight and every step's w ({', '.join(ranges)})"),
         ("highest w", f"=MAX({steps},{init})", "likewise"),
         ("margin", f"=IF({high}>{low},({high}-{low})/{CURVE_MARGIN_PARTS},"
                    f"MAX(ABS({low})/{CURVE_MARGIN_PARTS},{CURVE_LONE_MARGIN}))",
@@ -520,7 +524,7 @@ def _cost_curve_sheet(book, layout: Layout, styles, walk: _Walk) -> None:
     _check(sheet.write_string(CURVE_TABLE_ROW, 1, "C(w)", styles["header:loss"]))
     _check(sheet.write_string(CURVE_TABLE_ROW, 2, cost + f", {parameter} replaced by w",
                               styles["hint"]))
-    if walk.low is None:
+    if None in lows:
         ws = costs = [OVERFLOW] * CURVE_POINTS
     else:
         ws = [values[0] - values[2] + k * values[3] for k in range(CURVE_POINTS)]
@@ -539,9 +543,11 @@ def _cost_curve_sheet(book, layout: Layout, styles, walk: _Walk) -> None:
         "format": styles["small"]})
 
 
-def _curve_chart(book, layout: Layout, positions: dict[str, int]):
+def _curve_chart(book, layout: Layout, positions: dict[str, int],
+                 runs: list[tuple[str, str, str]] | None = None):
     """The cost curve C(w) as a line, with the steps' (w, C) as dots walking down it, joined in
-    order by a thin line (where each step trains on another sample, it zigzags between them)."""
+    order by a thin line (where each step trains on another sample, it zigzags between them).
+    `runs`: a comparison's, each run's steps sheet, colour and marker, a walk each."""
     spec = layout.spec
     [parameter] = layout.parameters
     first, last = HEADER_ROW + 1, HEADER_ROW + spec.steps
@@ -555,16 +561,24 @@ def _curve_chart(book, layout: Layout, positions: dict[str, int]):
         "values": [COST_CURVE_SHEET, top, 1, bottom, 1],
         "line": CURVE_LINE, "marker": {"type": "none"}})
     w, cost = positions[parameter], positions["C"]
-    chart.add_series({
-        "name": "the steps (w, C of its sample)" if spec.cycles_samples else "the steps (w, C)",
-        "categories": [SHEET, first, w, last, w], "values": [SHEET, first, cost, last, cost],
-        "line": CURVE_WALK, "marker": CURVE_POINT})
-    # where the walk starts and ends, marked apart: hundreds of steps' dots run together
-    for row, marker in ((first, CURVE_START), (last, CURVE_END))[:1 + (last > first)]:
+    if runs is None:
         chart.add_series({
-            "name": f"step {row - HEADER_ROW}", "categories": [SHEET, row, w, row, w],
-            "values": [SHEET, row, cost, row, cost], "marker": marker,
-            "line": {"color": marker["fill"]["color"], "width": CURVE_WALK["width"]}})
+            "name": "the steps (w, C of its sample)" if spec.cycles_samples else "the steps (w, C)",
+            "categories": [SHEET, first, w, last, w], "values": [SHEET, first, cost, last, cost],
+            "line": CURVE_WALK, "marker": CURVE_POINT})
+        # where the walk starts and ends, marked apart: hundreds of steps' dots run together
+        for row, marker in ((first, CURVE_START), (last, CURVE_END))[:1 + (last > first)]:
+            chart.add_series({
+                "name": f"step {row - HEADER_ROW}", "categories": [SHEET, row, w, row, w],
+                "values": [SHEET, row, cost, row, cost], "marker": marker,
+                "line": {"color": marker["fill"]["color"], "width": CURVE_WALK["width"]}})
+    for sheet, colour, marker in runs or []:
+        chart.add_series({
+            "name": sheet, "categories": [sheet, first, w, last, w],
+            "values": [sheet, first, cost, last, cost],
+            "line": {**CURVE_WALK, "color": colour},
+            "marker": {**CURVE_POINT, "type": marker, "border": {"color": colour},
+                       "fill": {"color": colour}}})
     chart.set_title({"name": CURVE_TITLE, "name_font": {"size": 12}})
     # the axes cross at the lowest w and C shown, so that neither runs through the curve
     chart.set_x_axis({"name": "w", "num_format": "0.00", "crossing": "min"})
