@@ -480,9 +480,9 @@ def _cost_curve_sheet(book, layout: Layout, styles, walks: list[_Walk]) -> None:
     sheet.set_column(1, 1, 14)
     sheet.set_column(2, 2, 70)
     first, last = HEADER_ROW + 2, HEADER_ROW + 1 + spec.steps  # Excel's row numbers
-    ranges = [f"{quote_sheetname(walk.sheet)}!${xl_col_to_name(walk.index)}${first}:"
-              f"${xl_col_to_name(walk.index)}${last}" for walk in walks]
-    steps = ",".join(ranges)
+    columns = [(quote_sheetname(walk.sheet), xl_col_to_name(walk.index)) for walk in walks]
+    steps = ",".join(f"{sheet}!${column}${first}:${column}${last}" for sheet, column in columns)
+    shown = ", ".join(f"{sheet}!{column}{first}:{column}{last}" for sheet, column in columns)
     low, high, margin, spacing = (xl_rowcol_to_cell(row, 1, row_abs=True, col_abs=True)
                                   for row in range(CURVE_RANGE_ROW, CURVE_RANGE_ROW + 4))
     lows, highs = [walk.low for walk in walks], [walk.high for walk in walks]
@@ -497,7 +497,7 @@ def _cost_curve_sheet(book, layout: Layout, styles, walks: list[_Walk]) -> None:
     init = names.initial_name(parameter)
     cells = [
         ("lowest w", f"=MIN({steps},{init})",
-         f"of the initial weight and every step's w ({', '.join(ranges)})"),
+         f"of the initial weight and every step's w ({shown})"),
         ("highest w", f"=MAX({steps},{init})", "likewise"),
         ("margin", f"=IF({high}>{low},({high}-{low})/{CURVE_MARGIN_PARTS},"
                    f"MAX(ABS({low})/{CURVE_MARGIN_PARTS},{CURVE_LONE_MARGIN}))",

@@ -7,6 +7,7 @@ that run alone. verify (the `formulas` evaluator, row by row) and regenerate han
 import math
 import re
 import zipfile
+from dataclasses import replace
 
 import openpyxl
 import pytest
@@ -23,6 +24,7 @@ from recalc import cells, libreoffice_convert
 RATES = [0.1, 0.5, 2.0]
 STEPS = 150  # longer than LibreOffice's threaded formula groups (layout.GROUP_BREAK_STEPS)
 EDITED_RATE = 1.25
+EDITED_BETA1 = 0.5  # typed into the row of "adam r=0.1", the 7th run
 
 
 def mazur_runs():
@@ -87,6 +89,7 @@ def recalculated(book, tmp_path_factory):
     edited = tmp_path_factory.mktemp("edited") / "edited.xlsx"
     workbook = openpyxl.load_workbook(book)  # saving drops every cached value
     workbook[COMPARE_SHEET]["C7"] = EDITED_RATE  # the row of "sgd r=0.5"
+    workbook[COMPARE_SHEET]["E12"] = EDITED_BETA1  # the row of "adam r=0.1", its column β1
     workbook.save(edited)
     sheets = [COMPARE_SHEET] + [run_sheet(spec) for spec in mazur_runs()]
     folder = tmp_path_factory.mktemp("recalculated")
@@ -110,12 +113,15 @@ def test_libreoffice_recomputes_every_run_to_the_engine(book, recalculated, thre
 
 
 @pytest.mark.libreoffice
-def test_editing_one_runs_rate_recomputes_that_run_alone(book, recalculated):
+def test_editing_one_runs_settings_recomputes_that_run_alone(book, recalculated):
     results, edited = recalculated
     runs = mazur_runs()
+    assert openpyxl.load_workbook(book)[COMPARE_SHEET]["E5"].value == "first moment's β1"
+    edits = {1: {"learning_rate": EDITED_RATE},
+             6: {"optimizer": replace(runs[6].optimizer, beta1=EDITED_BETA1)}}
     for index, spec in enumerate(runs):
         sheet = run_sheet(spec)  # the sheets keep their names until regenerated
-        wanted = spec.with_overrides(learning_rate=EDITED_RATE) if index == 1 else spec
+        wanted = spec.with_overrides(**edits.get(index, {}))
         assert_matches_engine(results["edited"][sheet], wanted, book, sheet)
     assert results["edited"][COMPARE_SHEET]["H7"] == pytest.approx(
         engine.trace(runs[1].with_overrides(learning_rate=EDITED_RATE))["C"][-1], rel=1e-9)
