@@ -23,9 +23,10 @@ from .errors import SpecError, UserError
 from .files import atomic_output
 from .layout import COMPARE_SHEET, HEADER_ROW, HYPERPARAMETERS, RUN_SPEC_SHEET, Layout, run_sheet
 from .spec import OPTIMIZERS, Optimizer, Spec
-from .workbook import (HEADER_LINE_POINTS, PARAMETER_LINES, PlainFormulaWorksheet, _book, _check,
-                       _conditional_formats, _cost_curve_sheet, _curve_chart, _data_sheet,
-                       _header, _landscape, _spec_sheet, _steps, _steps_page, _styles, _Walk)
+from .workbook import (HEADER_LINE_POINTS, PARAMETER_LINES, PlainFormulaWorksheet, Walk,
+                       add_conditional_formats, add_styles, check, curve_chart, landscape,
+                       new_book, set_up_steps_page, write_cost_curve_sheet, write_data_sheet,
+                       write_header, write_spec_sheet, write_steps)
 
 MOMENTUM = 0.9  # the momentum optimizer's, when the spec has none to give it (torch's examples')
 MAX_RUNS = 36  # sheets, and lines on the chart past telling apart
@@ -85,12 +86,12 @@ def write(spec: Spec, chosen: list[Spec], path: Path, force: bool = False) -> li
 
 
 def _write(spec: Spec, chosen: list[Spec], layouts: list[Layout], path: Path) -> list:
-    book = _book(spec, path, f"Comparison: {spec.title}", "gradient descent, runs side by side")
-    styles = _styles(book)
+    book = new_book(spec, path, f"Comparison: {spec.title}", "gradient descent, runs side by side")
+    styles = add_styles(book)
     first = layouts[0]
     compare = book.add_worksheet(COMPARE_SHEET)
     compare.activate()
-    _landscape(compare)
+    landscape(compare)
     compare.fit_to_pages(1, 1)
     settings = [key for key in RUN_SETTINGS
                 if any(key in _named(layout) for layout in layouts)]
@@ -98,40 +99,40 @@ def _write(spec: Spec, chosen: list[Spec], layouts: list[Layout], path: Path) ->
     finals = [_final_cost(run) for run in chosen]
     local_names = []  # (sheet, name, target): defined once the sheet exists
 
-    _check(compare.write_string(TITLE_ROW, 0, f"Comparison: {spec.title}", styles["title"]))
-    _check(compare.write_string(TITLE_ROW + 1, 0, "One steps sheet per run. Edit a yellow cell: "
+    check(compare.write_string(TITLE_ROW, 0, f"Comparison: {spec.title}", styles["title"]))
+    check(compare.write_string(TITLE_ROW + 1, 0, "One steps sheet per run. Edit a yellow cell: "
                                 "its run's sheet and curve recalculate; a shared one restarts "
                                 "every run.", styles["hint"]))
     headers = ["run (its sheet)", "optimizer", *(_label(key) for key in settings), "final cost"]
     for column, text in enumerate(headers):
-        _check(compare.write_string(TABLE_ROW, column, text, styles["header:parameters"]))
+        check(compare.write_string(TABLE_ROW, column, text, styles["header:parameters"]))
     compare.set_row(TABLE_ROW, 2 * HEADER_LINE_POINTS + 4)
     compare.set_column(0, 0, 24)
     compare.set_column(1, len(headers) - 1, 13)
     for index, (run, layout) in enumerate(zip(chosen, layouts)):
         row = TABLE_ROW + 1 + index
         sheet = run_sheet(run)
-        _check(compare.write_url(row, 0, f"internal:{quote_sheetname(sheet)}!A1", string=sheet))
+        check(compare.write_url(row, 0, f"internal:{quote_sheetname(sheet)}!A1", string=sheet))
         optimizer = run.optimizer
-        _check(compare.write_string(row, 1, optimizer.name + (" (nesterov)" if optimizer.nesterov
+        check(compare.write_string(row, 1, optimizer.name + (" (nesterov)" if optimizer.nesterov
                                                               else "")))
         own = _named(layout)
         for column, key in enumerate(settings, start=2):
             if key in own:
-                _check(compare.write_number(row, column, float(own[key]), styles["input"]))
+                check(compare.write_number(row, column, float(own[key]), styles["input"]))
                 address = xl_rowcol_to_cell(row, column, row_abs=True, col_abs=True)
                 local_names.append((sheet, key, f"={COMPARE_SHEET}!{address}"))
         cost = xl_rowcol_to_cell(HEADER_ROW + run.steps, _position(layout, names.cost_key()),
                                  row_abs=True, col_abs=True)
-        _check(compare.write_formula(row, len(headers) - 1, f"={quote_sheetname(sheet)}!{cost}",
+        check(compare.write_formula(row, len(headers) - 1, f"={quote_sheetname(sheet)}!{cost}",
                                      styles["0.00E+00"], finals[index]))
 
     row = TABLE_ROW + len(chosen) + 2
-    _check(compare.write_string(row, 0, "Shared by every run", styles["bold"]))
+    check(compare.write_string(row, 0, "Shared by every run", styles["bold"]))
     for row, cell in enumerate(shared, start=row + 1):
-        _check(compare.write_string(row, 0, cell.label, styles["bold"]))
-        _check(compare.write_number(row, 1, float(cell.value), styles["input"]))
-        _check(compare.write_string(row, 2, f"defined name: {cell.name}", styles["hint"]))
+        check(compare.write_string(row, 0, cell.label, styles["bold"]))
+        check(compare.write_number(row, 1, float(cell.value), styles["input"]))
+        check(compare.write_string(row, 2, f"defined name: {cell.name}", styles["hint"]))
         address = xl_rowcol_to_cell(row, 1, row_abs=True, col_abs=True)
         book.define_name(cell.name, f"={COMPARE_SHEET}!{address}")
     compare.insert_chart(TITLE_ROW, len(headers) + 1, _chart(book, chosen, layouts),
@@ -142,7 +143,7 @@ def _write(spec: Spec, chosen: list[Spec], layouts: list[Layout], path: Path) ->
     positions = {column.key: index for index, column in enumerate(first.columns)}
     if curve:
         compare.insert_chart(TITLE_ROW + CURVE_CHART_ROWS, len(headers) + 1,
-                             _curve_chart(book, first, positions,
+                             curve_chart(book, first, positions,
                                           [(run_sheet(run), _colour(run, chosen),
                                             _marker(run, chosen)) for run in chosen]),
                              {"x_scale": 1.6, "y_scale": 1.6})
@@ -150,21 +151,21 @@ def _write(spec: Spec, chosen: list[Spec], layouts: list[Layout], path: Path) ->
     overflows, walks = [], []
     for run, layout in zip(chosen, layouts):
         sheet = book.add_worksheet(run_sheet(run), worksheet_class=PlainFormulaWorksheet)
-        _steps_page(sheet, layout, False, 0, 0)
-        _header(sheet, layout, styles)
-        walk = _Walk(layout, positions, run_sheet(run)) if curve else None
-        overflows.append(_steps(sheet, layout, styles, None, walk))
+        set_up_steps_page(sheet, layout, False, 0, 0)
+        write_header(sheet, layout, styles)
+        walk = Walk(layout, positions, run_sheet(run)) if curve else None
+        overflows.append(write_steps(sheet, layout, styles, None, walk))
         walks.append(walk)
-        _conditional_formats(sheet, layout, styles)
+        add_conditional_formats(sheet, layout, styles)
     for sheet, name, target in local_names:
         book.define_name(f"{quote_sheetname(sheet)}!{name}", target)
     if first.data_on_sheet:  # the runs' data, which they share (spec's may be older)
-        _data_sheet(book, chosen[0], styles)
-    _spec_sheet(book, spec)
+        write_data_sheet(book, chosen[0], styles)
+    write_spec_sheet(book, spec)
     for number, run in enumerate(chosen, start=1):
-        _spec_sheet(book, run, RUN_SPEC_SHEET.format(number=number))
+        write_spec_sheet(book, run, RUN_SPEC_SHEET.format(number=number))
     if curve:
-        _cost_curve_sheet(book, first, styles, walks)
+        write_cost_curve_sheet(book, first, styles, walks)
     book.close()
     return overflows
 

@@ -7,6 +7,11 @@ gets its cost curve C(w), a live table on a sheet of its own, charted with the s
 
 Rows go out in order in XlsxWriter's constant-memory mode, so a side block beside the table
 (parameters, chart, notes) is written row by row alongside it.
+
+The pieces without a leading underscore (new_book, add_styles, set_up_steps_page, write_header,
+write_steps, add_conditional_formats, write_data_sheet, write_spec_sheet, the cost curve's Walk,
+write_cost_curve_sheet and curve_chart, check) are comparison.py's too: it writes several runs'
+steps sheets into one book with them.
 """
 
 from __future__ import annotations
@@ -117,8 +122,8 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
     """The workbook of `layout` at `path`; returns the first step whose numbers overflow, if one.
     XlsxWriter's constant_memory mode writes each sheet row by row, top down, once: so the side
     block beside the table is written row by row along with it."""
-    book = _book(layout.spec, path)
-    styles = _styles(book)
+    book = new_book(layout.spec, path)
+    styles = add_styles(book)
     # A narrow table keeps parameters, chart and notes beside it, in view; a wide one would push
     # them far off to the right, so they get a first sheet of their own.
     beside = len(layout.columns) <= SIDE_BY_SIDE_COLUMNS
@@ -128,36 +133,36 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
     label_column = len(layout.columns) + 1 if beside else 0
     side, chart_row = _side_block(layout, book, styles, label_column)
     _side_columns(side_sheet, label_column)
-    _steps_page(sheet, layout, beside, max(side), label_column)
+    set_up_steps_page(sheet, layout, beside, max(side), label_column)
     if overview:
         _overview_page(overview, side)
-    _header(sheet, layout, styles)
+    write_header(sheet, layout, styles)
     positions = {column.key: index for index, column in enumerate(layout.columns)}
-    walk = _Walk(layout, positions) if layout.cost_curve else None
-    first_overflow = _steps(sheet, layout, styles, side if beside else None, walk)
+    walk = Walk(layout, positions) if layout.cost_curve else None
+    first_overflow = write_steps(sheet, layout, styles, side if beside else None, walk)
 
     for row, cell in enumerate(layout.parameter_cells(), start=PARAMETER_ROW):
         address = xl_rowcol_to_cell(row, label_column + 1, row_abs=True, col_abs=True)
         book.define_name(cell.name, f"={side_sheet.name}!{address}")
     if layout.data_on_sheet:
-        _data_sheet(book, layout.spec, styles)
-    _conditional_formats(sheet, layout, styles)
+        write_data_sheet(book, layout.spec, styles)
+    add_conditional_formats(sheet, layout, styles)
     for offset, group in enumerate(layout.chart_groups()):
         side_sheet.insert_chart(chart_row + offset * CHART_ROWS, label_column,
                                 _chart(book, layout, positions, group),
                                 {"x_scale": 1.0, "y_scale": 1.2})
     if walk is not None:  # below the others
         side_sheet.insert_chart(chart_row + len(layout.chart_groups()) * CHART_ROWS, label_column,
-                                _curve_chart(book, layout, positions),
+                                curve_chart(book, layout, positions),
                                 {"x_scale": 1.0, "y_scale": 1.2})
-    _spec_sheet(book, layout.spec)
+    write_spec_sheet(book, layout.spec)
     if walk is not None:  # after the spec sheet, so that every other sheet keeps its number
-        _cost_curve_sheet(book, layout, styles, [walk])
+        write_cost_curve_sheet(book, layout, styles, [walk])
     book.close()
     return first_overflow
 
 
-def _book(spec: Spec, path: Path, title: str | None = None,
+def new_book(spec: Spec, path: Path, title: str | None = None,
           subject: str = "gradient descent, one row per step"):
     # A sheet past 4 GB (mazur's 66 columns reach it near 300,000 steps) needs the zip's ZIP64
     # records; Python's zipfile writes them only for a part that large, so smaller books keep
@@ -172,7 +177,8 @@ def _book(spec: Spec, path: Path, title: str | None = None,
     return book
 
 
-def _steps_page(sheet, layout: Layout, beside: bool, last_side_row: int, label_column: int):
+def set_up_steps_page(sheet, layout: Layout, beside: bool, last_side_row: int,
+                      label_column: int):
     """The steps sheet's columns, frozen header and printed pages."""
     columns = layout.columns
     sheet.set_row(HEADER_ROW, HEADER_LINE_POINTS * max(len(c.heading) for c in columns) + 4)
@@ -182,7 +188,7 @@ def _steps_page(sheet, layout: Layout, beside: bool, last_side_row: int, label_c
         sheet.set_column(index, index, max(COLUMN_WIDTH, math.ceil(longest * BOLD_WIDTH) + 1))
     sheet.freeze_panes(HEADER_ROW + 1, 1)
     sheet.repeat_rows(HEADER_ROW)
-    _landscape(sheet)
+    landscape(sheet)
     if beside:  # fit the table and its side block to the page width; a wide table spans pages
         sheet.set_column(len(columns), len(columns), 2)
         sheet.fit_to_pages(1, 0)
@@ -192,31 +198,31 @@ def _steps_page(sheet, layout: Layout, beside: bool, last_side_row: int, label_c
 
 def _overview_page(overview, side: dict) -> None:
     """The first sheet of a wide table's workbook: the side block alone."""
-    _landscape(overview)
+    landscape(overview)
     overview.activate()
     overview.fit_to_pages(1, 0)
     for row in range(max(side) + 1):
         _write_side(overview, side, row)
 
 
-def _landscape(page) -> None:
+def landscape(page) -> None:
     page.set_landscape()
     page.set_margins(left=0.3, right=0.3, top=0.4, bottom=0.4)
 
 
-def _header(sheet, layout: Layout, styles) -> None:
+def write_header(sheet, layout: Layout, styles) -> None:
     """The table's header row: each column's heading, and Mazur's name where he has one."""
     for index, column in enumerate(layout.columns):
-        _check(sheet.write_string(HEADER_ROW, index, "\n".join(column.heading),
+        check(sheet.write_string(HEADER_ROW, index, "\n".join(column.heading),
                                   styles["header:" + column.phase]))
         mazur = layout.mazur_names.get(column.parameter)
         if mazur:
-            _check(sheet.write_comment(HEADER_ROW, index, f"{column.parameter} is {mazur} in "
+            check(sheet.write_comment(HEADER_ROW, index, f"{column.parameter} is {mazur} in "
                                        f"Mazur's \"A Step by Step Backpropagation Example\""))
 
 
-def _steps(sheet, layout: Layout, styles, side: dict | None,
-           walk: _Walk | None = None) -> int | None:
+def write_steps(sheet, layout: Layout, styles, side: dict | None,
+           walk: Walk | None = None) -> int | None:
     """Every step's row: each column's formula with the engine's value cached (a number for the
     step column), and beside it, when given, the side block's row; `walk`, when given, sees every
     row's values. Returns the first step whose numbers overflow, which caches #NUM! and gets a
@@ -236,12 +242,12 @@ def _steps(sheet, layout: Layout, styles, side: dict | None,
                 value = OVERFLOW
                 if first_overflow is None:
                     first_overflow = number
-                    _check(sheet.write_comment(row, 0, overflow_note(number)))
+                    check(sheet.write_comment(row, 0, overflow_note(number)))
             if templates[index] is None:
-                _check(sheet.write_number(row, index, value, number_styles[index]))
+                check(sheet.write_number(row, index, value, number_styles[index]))
             else:
                 formula = templates[index][number > 1].format_map(numbers)
-                _check(sheet.write_formula(row, index, formula, number_styles[index], value))
+                check(sheet.write_formula(row, index, formula, number_styles[index], value))
         if walk is not None:
             walk.see(values)
         if side is not None:
@@ -252,18 +258,18 @@ def _steps(sheet, layout: Layout, styles, side: dict | None,
     return first_overflow
 
 
-def _spec_sheet(book, spec: Spec, name: str = SPEC_SHEET) -> None:
+def write_spec_sheet(book, spec: Spec, name: str = SPEC_SHEET) -> None:
     """The workbook's memory of how it was made: the spec as TOML, one line per row, and the
     version that wrote it, on a very hidden, protected sheet (see reader.py)."""
     sheet = book.add_worksheet(name)
     sheet.very_hidden()
     sheet.protect()
-    _check(sheet.write_string(0, 0, SPEC_MARKER))
-    _check(sheet.write_string(0, 1, __version__))
+    check(sheet.write_string(0, 0, SPEC_MARKER))
+    check(sheet.write_string(0, 1, __version__))
     for row, line in enumerate(spec.to_toml().splitlines(), start=1):
         # A cell holds at most 32,767 characters: a longer line continues in the next cells.
         for column, start in enumerate(range(0, len(line), SPEC_CELL_CHARACTERS)):
-            _check(sheet.write_string(row, column, line[start:start + SPEC_CELL_CHARACTERS]))
+            check(sheet.write_string(row, column, line[start:start + SPEC_CELL_CHARACTERS]))
 
 
 def _side_columns(sheet, label_column: int) -> None:
@@ -272,7 +278,7 @@ def _side_columns(sheet, label_column: int) -> None:
     sheet.set_column(label_column + 2, label_column + 2, 42)
 
 
-def _styles(book) -> dict:
+def add_styles(book) -> dict:
     styles = {
         "0": book.add_format({"num_format": "0"}),
         QUANTITY_FORMAT: book.add_format({"num_format": QUANTITY_FORMAT}),
@@ -331,32 +337,32 @@ def _side_block(layout: Layout, book, styles, label_column: int):
 def _write_side(sheet, side: dict, row: int) -> None:
     for column, value, style in side.get(row, ()):
         if isinstance(value, str):  # always text: a title such as "=1+1" must not become a formula
-            _check(sheet.write_string(row, column, value, style))
+            check(sheet.write_string(row, column, value, style))
         else:
-            _check(sheet.write_number(row, column, value, style))
+            check(sheet.write_number(row, column, value, style))
 
 
-def _data_sheet(book, spec: Spec, styles) -> None:
+def write_data_sheet(book, spec: Spec, styles) -> None:
     """The samples, one row each, every input and target column a defined name."""
     sheet = book.add_worksheet(DATA_SHEET)
     n_in, n_out = spec.layers[0], spec.layers[-1]
     columns = names.input_names(n_in) + names.target_names(n_out)
     sheet.set_column(0, len(columns), 12)
     sheet.freeze_panes(1, 1)
-    _check(sheet.write_string(0, 0, "sample", styles["header:step"]))
+    check(sheet.write_string(0, 0, "sample", styles["header:step"]))
     for index, name in enumerate(columns, start=1):
-        _check(sheet.write_string(0, index, name, styles["header:parameters"]))
+        check(sheet.write_string(0, index, name, styles["header:parameters"]))
     for sample, (inputs, targets) in enumerate(zip(spec.inputs, spec.targets), start=1):
-        _check(sheet.write_number(sample, 0, sample, styles["0"]))
+        check(sheet.write_number(sample, 0, sample, styles["0"]))
         for index, value in enumerate(list(inputs) + list(targets), start=1):
-            _check(sheet.write_number(sample, index, float(value), styles["input"]))
+            check(sheet.write_number(sample, index, float(value), styles["input"]))
     for index, name in enumerate(columns, start=1):
         first = xl_rowcol_to_cell(1, index, row_abs=True, col_abs=True)
         last = xl_rowcol_to_cell(spec.n_samples, index, row_abs=True, col_abs=True)
         book.define_name(name, f"={DATA_SHEET}!{first}:{last}")
 
 
-def _conditional_formats(sheet, layout: Layout, styles) -> None:
+def add_conditional_formats(sheet, layout: Layout, styles) -> None:
     """Small numbers in scientific notation (see SMALL); relative differences red above the
     gradient check's threshold cell, green at or below it."""
     first, last = HEADER_ROW + 1, HEADER_ROW + layout.spec.steps
@@ -432,7 +438,7 @@ CURVE_END = {"type": "square", "size": 7, "border": {"color": "#009E73"},
              "fill": {"color": "#009E73"}}
 
 
-class _Walk:
+class Walk:
     """The lowest and highest w of the steps, as the cost curve's range formulas (MIN and MAX over
     the initial weight and the table's w column) compute them from the engine's numbers: both
     None (#NUM! in Excel) once a step's w is not finite."""
@@ -468,7 +474,7 @@ def _curve_costs(layout: Layout, w: np.ndarray) -> np.ndarray:
     return total if spec.n_samples == 1 else total / spec.n_samples
 
 
-def _cost_curve_sheet(book, layout: Layout, styles, walks: list[_Walk]) -> None:
+def write_cost_curve_sheet(book, layout: Layout, styles, walks: list[Walk]) -> None:
     """The cost curve's table: CURVE_POINTS values of w, spanning every step's w with a margin,
     and the cost at each (Layout.curve_cost), all live formulas, with the numbers of the engine's
     functions cached. Editing a yellow cell moves the range with the steps and recomputes C(w).
@@ -505,24 +511,24 @@ def _cost_curve_sheet(book, layout: Layout, styles, walks: list[_Walk]) -> None:
         ("spacing", f"=({high}-{low}+2*{margin})/{CURVE_POINTS - 1}",
          f"between the table's {CURVE_POINTS} values of w"),
     ]
-    _check(sheet.write_string(0, 0, f"The cost curve C(w) of the chart \"{CURVE_TITLE}\"",
+    check(sheet.write_string(0, 0, f"The cost curve C(w) of the chart \"{CURVE_TITLE}\"",
                               styles["title"]))
-    _check(sheet.write_string(1, 0, "Live formulas: edit a yellow cell and the range of w and "
+    check(sheet.write_string(1, 0, "Live formulas: edit a yellow cell and the range of w and "
                               "the costs follow the steps.", styles["hint"]))
     for row, ((label, formula, words), value) in enumerate(zip(cells, values),
                                                            start=CURVE_RANGE_ROW):
-        _check(sheet.write_string(row, 0, label, styles["bold"]))
-        _check(sheet.write_formula(row, 1, formula, styles[QUANTITY_FORMAT], value))
-        _check(sheet.write_string(row, 2, words, styles["hint"]))
+        check(sheet.write_string(row, 0, label, styles["bold"]))
+        check(sheet.write_formula(row, 1, formula, styles[QUANTITY_FORMAT], value))
+        check(sheet.write_string(row, 2, words, styles["hint"]))
     if spec.cycles_samples:
         cost = f"C(w): the mean cost over the {spec.n_samples} samples"
     elif spec.n_samples > 1:
         cost = f"C(w): the step's cost, the mean over the {spec.n_samples} samples"
     else:
         cost = "C(w): the step's cost"
-    _check(sheet.write_string(CURVE_TABLE_ROW, 0, "w", styles["header:parameters"]))
-    _check(sheet.write_string(CURVE_TABLE_ROW, 1, "C(w)", styles["header:loss"]))
-    _check(sheet.write_string(CURVE_TABLE_ROW, 2, cost + f", {parameter} replaced by w",
+    check(sheet.write_string(CURVE_TABLE_ROW, 0, "w", styles["header:parameters"]))
+    check(sheet.write_string(CURVE_TABLE_ROW, 1, "C(w)", styles["header:loss"]))
+    check(sheet.write_string(CURVE_TABLE_ROW, 2, cost + f", {parameter} replaced by w",
                               styles["hint"]))
     if None in lows:
         ws = costs = [OVERFLOW] * CURVE_POINTS
@@ -532,9 +538,9 @@ def _cost_curve_sheet(book, layout: Layout, styles, walks: list[_Walk]) -> None:
                  for c in _curve_costs(layout, np.array(ws))]
     for k, (w, cost) in enumerate(zip(ws, costs)):
         row = CURVE_TABLE_ROW + 1 + k
-        _check(sheet.write_formula(row, 0, f"={low}-{margin}+{k}*{spacing}",
+        check(sheet.write_formula(row, 0, f"={low}-{margin}+{k}*{spacing}",
                                    styles[QUANTITY_FORMAT], w))
-        _check(sheet.write_formula(row, 1, "=" + layout.curve_cost(xl_rowcol_to_cell(row, 0)),
+        check(sheet.write_formula(row, 1, "=" + layout.curve_cost(xl_rowcol_to_cell(row, 0)),
                                    styles[QUANTITY_FORMAT], cost))
     top, bottom = CURVE_TABLE_ROW + 1, CURVE_TABLE_ROW + CURVE_POINTS
     corner = xl_rowcol_to_cell(top, 1)
@@ -543,7 +549,7 @@ def _cost_curve_sheet(book, layout: Layout, styles, walks: list[_Walk]) -> None:
         "format": styles["small"]})
 
 
-def _curve_chart(book, layout: Layout, positions: dict[str, int],
+def curve_chart(book, layout: Layout, positions: dict[str, int],
                  runs: list[tuple[str, str, str]] | None = None):
     """The cost curve C(w) as a line, with the steps' (w, C) as dots walking down it, joined in
     order by a thin line (where each step trains on another sample, it zigzags between them).
@@ -588,7 +594,7 @@ def _curve_chart(book, layout: Layout, positions: dict[str, int],
     return chart
 
 
-def _check(code: int) -> None:
+def check(code: int) -> None:
     # XlsxWriter signals a cell it cannot place with a return code, not an exception.
     if code not in (0, None):
         raise UserError(f"Excel cannot hold a cell of this workbook (XlsxWriter code {code})")
