@@ -167,7 +167,7 @@ def embedded_spec(book, source: str, sheet: str = SPEC_SHEET) -> Spec:
     for row in book[sheet].iter_rows(min_row=2, values_only=True):
         lines.append("".join(value for value in row if isinstance(value, str)))
     try:
-        return Spec.from_toml("\n".join(lines) + "\n")
+        return Spec.from_toml("\n".join(lines) + "\n", read_files=False)
     except SpecError as error:
         raise UserError(f"{source}: its embedded spec is damaged ({error})") from None
 

@@ -8,6 +8,7 @@ import math
 import re
 import sys
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import tomlkit
@@ -17,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from . import names
+from . import datafile, names
 from .errors import SpecError
 from .functions import ACTIVATION_NAMES, DEFAULT_LEAKY_SLOPE, FD_STEP, LOSSES, activation
 
@@ -38,7 +39,7 @@ TOP_KEYS = {"title", "steps", "learning_rate", "loss", "mode", "gradient", "grad
 NETWORK_KEYS = {"layers", "activation", "activations", "leaky_slope", "weights", "init", "biases",
                 "update_biases"}
 INIT_KEYS = {"seed", "biases"}
-DATA_KEYS = {"inputs", "targets"}
+DATA_KEYS = {"inputs", "targets", "labels", "file", "label"}
 
 # The optimizers, with torch.optim's definitions and defaults (weight decay 0 everywhere; see
 # kernels._update for the update rules, as torch.optim documents them): "sgd" is plain gradient
@@ -73,6 +74,7 @@ KEY_COMMENTS = {
     "network.biases": "per layer: one per neuron",
     "network.update_biases": "false keeps the biases fixed",
     "data.inputs": "one row per sample",
+    "data.labels": "the class of each target column, in order",
     "optimizer.name": "torch.optim's definitions: README.md, 'The spec'",
     "optimizer.momentum": "mu: velocity = mu * velocity + gradient",
     "optimizer.nesterov": "step by gradient + mu * velocity",
@@ -175,6 +177,9 @@ class Spec:
     fd_step: float = FD_STEP  # h of the gradient check's central differences
     gradient_check_threshold: float = GRADIENT_CHECK_THRESHOLD
     optimizer: Optimizer = field(default_factory=Optimizer)
+    # The class of each target column (one-hot targets from a CSV file's label column), in sorted
+    # order; None: the targets are numbers with no names.
+    labels: list[str] | None = None
 
     def __post_init__(self):
         if not self.activations and isinstance(self.layers, list):
@@ -253,6 +258,8 @@ class Spec:
                       shape_words=f"{self.layers[0]} input(s) per sample")
         _check_matrix(self.targets, "data.targets", rows=len(self.inputs), columns=self.layers[-1],
                       shape_words=f"one row per sample, {self.layers[-1]} output(s) each")
+        if self.labels is not None:
+            _check_labels(self.labels, self.layers[-1])
         if LOSSES[self.loss].needs_probabilities:
             if any(not 0 <= value <= 1 for row in self.targets for value in row):
                 raise SpecError("data.targets", f"{self.loss} needs targets between 0 and 1")
@@ -359,7 +366,10 @@ class Spec:
             network["update_biases"] = self.update_biases
         if self.optimizer.name != "sgd":  # the default writes no table: sgd specs keep their TOML
             values["optimizer"] = self.optimizer.to_dict()
-        return {**values, "network": network, "data": {"inputs": self.inputs, "targets": self.targets}}
+        data = {"inputs": self.inputs, "targets": self.targets}
+        if self.labels is not None:
+            data["labels"] = self.labels
+        return {**values, "network": network, "data": data}
 
     def to_toml(self) -> str:
         """The spec as TOML, commented: what `backprop-xl spec` prints and a workbook embeds."""
@@ -376,14 +386,27 @@ class Spec:
         return TOML_HEADER + tomlkit.dumps(document)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "Spec":
+    def from_dict(cls, values: dict, folder: Path | None = None,
+                  read_files: bool = True) -> "Spec":
+        """The spec `values` describe; a CSV file its [data] names (`file`) is read relative to
+        `folder` [default: the current folder], unless not `read_files` (a workbook's embedded
+        spec holds its data inline: one that names a file is refused, not read)."""
         _check_keys(values, TOP_KEYS, "")
         network = _table(values, "network", NETWORK_KEYS)
         data = _table(values, "data", DATA_KEYS)
-        for key, table, prefix in (("layers", network, "network."), ("inputs", data, "data."),
-                                   ("targets", data, "data.")):
-            if key not in table:
-                raise SpecError(prefix + key, "is missing")
+        if "layers" not in network:
+            raise SpecError("network.layers", "is missing")
+        if "file" in data and not read_files:
+            raise SpecError("data.file", "a workbook's spec holds its data inline, not in a file")
+        if "file" in data:
+            data = _data_from_file(data, Path() if folder is None else folder, network["layers"])
+        else:
+            if "label" in data:
+                raise SpecError("data.label", "names a column of a CSV file: give file = "
+                                "\"data.csv\" too, or inline targets")
+            for key in ("inputs", "targets"):
+                if key not in data:
+                    raise SpecError("data." + key, "is missing")
         arguments = {key: values[key] for key in TOP_KEYS - {"network", "data", "optimizer"}
                      if key in values}
         if "optimizer" in values:
@@ -414,11 +437,16 @@ class Spec:
             arguments["init_biases"] = init.get("biases", False)
         if "weights" in network and "init" in network:
             raise SpecError("network.init", "give either weights or init, not both")
+        if "labels" in data:
+            arguments["labels"] = data["labels"]
         return cls(layers=network["layers"], inputs=data["inputs"], targets=data["targets"],
                    **arguments)
 
     @classmethod
-    def from_toml(cls, text: str, source: str | None = None) -> "Spec":
+    def from_toml(cls, text: str, source: str | None = None, read_files: bool = True) -> "Spec":
+        """The spec the TOML `text` describes. `source` names it in messages; when it is the
+        spec file's path, a CSV file the spec names is read relative to that file's folder, else
+        relative to the current folder."""
         try:
             values = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
@@ -426,9 +454,83 @@ class Spec:
         except RecursionError:  # tomllib parses nested arrays and tables recursively
             raise SpecError("TOML", "arrays or tables nested too deeply", source) from None
         try:
-            return cls.from_dict(values)
+            return cls.from_dict(values, _folder(source), read_files)
         except SpecError as error:
             raise error.located(source) if source else error from None
+
+
+def _folder(source: str | None) -> Path:
+    """The folder a spec's relative paths start from: its file's, else the current folder."""
+    path = Path(source) if source else None
+    return path.parent if path is not None and path.is_file() else Path()
+
+
+def _data_from_file(data: dict, folder: Path, layers) -> dict:
+    """[data] as if its numbers were written inline: a CSV file's columns (`file`, `inputs`, and
+    `targets` or `label`) read by datafile.py, with `labels` when a label column gave the
+    targets."""
+    file = data["file"]
+    if not isinstance(file, str) or not file.strip():
+        raise SpecError("data.file", f"must be the path of a CSV file, got {file!r}")
+    if "labels" in data:
+        raise SpecError("data.labels", "come from the label column when the data is a file; "
+                        "leave labels out")
+    if "label" in data and "targets" in data:
+        raise SpecError("data.label", "give targets (numeric columns) or label (a class column), "
+                        "not both")
+    if "label" not in data and "targets" not in data:
+        raise SpecError("data.targets", "is missing: name the target columns, or a class column "
+                        "as label")
+    inputs = _column_names(data.get("inputs"), "data.inputs")
+    targets = _column_names(data["targets"], "data.targets") if "targets" in data else None
+    label = data.get("label")
+    if label is not None and (not isinstance(label, str) or not label.strip()):
+        raise SpecError("data.label", f"must name a column of {file}, got {label!r}")
+    widths = (isinstance(layers, list) and len(layers) >= 2
+              and all(isinstance(width, int) and not isinstance(width, bool) for width in layers))
+    if widths and len(inputs) != layers[0]:
+        raise SpecError("data.inputs", f"names {len(inputs)} column(s); layers = {layers} takes "
+                        f"{layers[0]} input(s)")
+    if widths and targets is not None and len(targets) != layers[-1]:
+        raise SpecError("data.targets", f"names {len(targets)} column(s); layers = {layers} has "
+                        f"{layers[-1]} output(s)")
+    read = datafile.read(folder / file, inputs, targets, label, max_samples=MAX_STEPS)
+    if widths and read.labels is not None and len(read.labels) != layers[-1]:
+        raise SpecError("data.label", f"{folder / file}: column {label!r} holds "
+                        f"{len(read.labels)} labels ({', '.join(map(repr, read.labels))}), one "
+                        f"output each; layers = {layers} has {layers[-1]} output(s)")
+    result = {"inputs": read.inputs, "targets": read.targets}
+    if read.labels is not None:
+        result["labels"] = read.labels
+    return result
+
+
+def _column_names(value, key: str) -> list[str]:
+    if value is None:
+        raise SpecError(key, "is missing: name the CSV file's columns, such as [\"x1\", \"x2\"]")
+    if not isinstance(value, list) or not value or not all(isinstance(name, str) for name in value):
+        raise SpecError(key, f"with file, name the CSV file's columns, such as [\"x1\", \"x2\"], "
+                        f"not numbers; got {_short(value)}")
+    return value
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_labels(labels, outputs: int) -> None:
+    if (not isinstance(labels, list) or not all(isinstance(name, str) and name for name in labels)
+            or len(set(labels)) != len(labels)):
+        raise SpecError("data.labels", f"must name each output's class once, such as [\"a\", "
+                        f"\"b\"], got {_short(labels)}")
+    if len(labels) != outputs:
+        raise SpecError("data.labels", f"must name one class per output, {outputs}, got "
+                        f"{len(labels)}")
+    if any(ord(c) < 32 or 0xD800 <= ord(c) < 0xE000 or c in "\ufffe\uffff"
+           for name in labels for c in name):
+        raise SpecError("data.labels", "must not contain control characters (a workbook's XML "
+                        "cannot hold them)")
 
 
 def _commented(key: str, value, comment: str | None):
