@@ -36,6 +36,11 @@ COMPARE_SHEET = "Compare"
 RUN_SPEC_SHEET = SPEC_SHEET + "_run{number}"
 
 
+def is_spec_sheet(name: str) -> bool:
+    """Whether a sheet holds an embedded spec (SPEC_SHEET, or a comparison's RUN_SPEC_SHEET)."""
+    return name.startswith(SPEC_SHEET)
+
+
 def run_sheet(spec: Spec) -> str:
     """The name of a run's steps sheet in a comparison: its optimizer and learning rate."""
     return f"{spec.optimizer.name} r={spec.learning_rate:g}"

@@ -19,7 +19,7 @@ from xlsxwriter.utility import xl_col_to_name
 from . import comparison, reader, workbook
 from .errors import UserError
 from .files import atomic_output, check_writable
-from .layout import SPEC_SHEET, Layout
+from .layout import Layout, is_spec_sheet
 from .tolerances import ACROSS_MACHINES_ABSOLUTE, RELATIVE, RELATIVE_DIFFERENCE_ABSOLUTE
 from .spec import Spec
 
@@ -66,7 +66,7 @@ def would_lose(path: Path, contents: reader.Contents) -> list[str]:
                     if name not in ours.sheetnames]
             for name in theirs.sheetnames:
                 # the spec sheets record edits
-                if name in ours.sheetnames and not name.startswith(SPEC_SHEET):
+                if name in ours.sheetnames and not is_spec_sheet(name):
                     lost += _changed_cells(theirs, ours, name, str(path))
         lost += [f"{part}" for part in sorted(_parts(path) - _parts(fresh))]
     return lost

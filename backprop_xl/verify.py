@@ -59,7 +59,7 @@ from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
 
 from . import engine, names, progress, reader, recalc, tolerances
 from .errors import UserError
-from .layout import HEADER_ROW, SHEET, SPEC_SHEET, Layout
+from .layout import HEADER_ROW, SHEET, Layout, is_spec_sheet
 from .names import OVERFLOW
 
 SAMPLED_ROWS = 200  # rows the evaluators recompute; a run of at most this many steps, every row
@@ -222,7 +222,7 @@ def verify(path: Path, libreoffice: bool = False) -> Report:
             report.steps += spec.steps
             samples = _check_rows(book, layout, sheet, source, report)
             tables.append((sheet, layout, samples, _named_cells(book, layout, sheet)))
-        sheets = [name for name in book.sheetnames if not name.startswith(SPEC_SHEET)]
+        sheets = [name for name in book.sheetnames if not is_spec_sheet(name)]
     if not report.computed:  # each sampled row would start from the row before's nothing
         return report
     for sheet, layout, samples, named in tables:

@@ -41,6 +41,11 @@ EDITS = {"momentum": ("momentum", 0.5), "nesterov": ("momentum", 0.3),
 ADAPTIVE_RATE = 0.05
 
 
+def stem(optimizer: str) -> str:
+    """A file name's part for one of OPTIMIZERS: "adam, other settings" -> adam_other_settings."""
+    return optimizer.replace(" ", "_").replace(",", "")
+
+
 def spec_of(network: str, optimizer: str, steps: int) -> Spec:
     spec = NETWORKS[network].with_overrides(optimizer=OPTIMIZERS[optimizer], steps=steps)
     if spec.optimizer.name in ("rmsprop", "adagrad", "adam"):
@@ -57,12 +62,12 @@ def books(tmp_path_factory) -> dict[str, tuple]:
     for optimizer in WITH_STATE:
         for network in NETWORKS:
             spec = spec_of(network, optimizer, LONG_STEPS)
-            path = folder / f"{network}-{optimizer.replace(' ', '_').replace(',', '')}.xlsx"
+            path = folder / f"{network}-{stem(optimizer)}.xlsx"
             workbook.write(spec, path)
             books[path.stem] = (path, spec)
     for optimizer, (key, value) in EDITS.items():
         spec = spec_of("mazur", optimizer, LONG_STEPS)
-        path = folder / f"edited-{optimizer.replace(' ', '_').replace(',', '')}.xlsx"
+        path = folder / f"edited-{stem(optimizer)}.xlsx"
         workbook.write(spec, path)
         set_named(path, **{key: value})
         books[path.stem] = (path, spec.with_overrides(
@@ -90,7 +95,7 @@ def test_an_edited_hyperparameter_recomputes_the_table(books, libreoffice):
     # the edited books' specs are the edited run's: the edit must move the numbers, or the
     # comparison above would not show that the formulas read the cell
     for optimizer, (key, value) in EDITS.items():
-        stem = f"edited-{optimizer.replace(' ', '_').replace(',', '')}"
+        stem = f"edited-{stem(optimizer)}"
         path, spec = books[stem]
         before = engine.trace(spec.with_overrides(optimizer=OPTIMIZERS[optimizer]))
         after = engine.trace(spec)
@@ -174,7 +179,7 @@ def test_the_notes_say_what_each_state_column_does():
 
 def test_verify_checks_every_optimizer_and_finds_a_changed_state_cell(tmp_path, capsys):
     for optimizer in WITH_STATE:
-        path = tmp_path / f"{optimizer.replace(' ', '_').replace(',', '')}.xlsx"
+        path = tmp_path / f"{stem(optimizer)}.xlsx"
         workbook.write(spec_of("mazur", optimizer, 40), path)
         status, _, err = run(capsys, "verify", str(path))
         assert status == 0 and "all cells agree" in err, (optimizer, err)
