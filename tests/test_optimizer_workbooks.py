@@ -95,12 +95,12 @@ def test_an_edited_hyperparameter_recomputes_the_table(books, libreoffice):
     # the edited books' specs are the edited run's: the edit must move the numbers, or the
     # comparison above would not show that the formulas read the cell
     for optimizer, (key, value) in EDITS.items():
-        stem = f"edited-{stem(optimizer)}"
-        path, spec = books[stem]
+        book = f"edited-{stem(optimizer)}"
+        path, spec = books[book]
         before = engine.trace(spec.with_overrides(optimizer=OPTIMIZERS[optimizer]))
         after = engine.trace(spec)
         assert abs(after["C"][-1] - before["C"][-1]) > 1e-6, (optimizer, key)
-        assert_matches_engine(libreoffice[True][stem], spec, path)
+        assert_matches_engine(libreoffice[True][book], spec, path)
 
 
 @pytest.mark.parametrize("network", NETWORKS)
