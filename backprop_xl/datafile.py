@@ -5,7 +5,13 @@ This module owns reading that file with the standard library's csv module (UTF-8
 column names, then one row per sample in file order; blank lines are skipped) and refusing a bad
 one with one line that names the file and, where it applies, the line of the file (1-based) and
 the column. What it returns are plain numbers, as if the spec had written them inline; spec.py
-checks them against the network like any other data."""
+checks them against the network like any other data.
+
+It also owns standardizing the inputs (`[data] standardize = true`, inline data or a file's):
+each input column shifted by its mean and scaled by its population standard deviation (ddof 0, as
+scikit-learn's StandardScaler and Excel's STDEVP), computed in the order the Data sheet's formulas
+compute them: mean = sum / n, sd = sqrt(sum((x - mean)^2) / n), then (x - mean) / sd. A column
+whose standard deviation is 0 (or overflows) is refused, naming it."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import SpecError
 
@@ -31,6 +38,63 @@ class Data:
     inputs: list[list[float]]
     targets: list[list[float]]
     labels: list[str] | None = None
+
+
+class Statistics(NamedTuple):
+    """An input column's mean and population standard deviation (ddof 0)."""
+
+    mean: float
+    sd: float
+
+
+def statistics(inputs: list[list[float]]) -> list[Statistics]:
+    """Each input column's mean and population standard deviation, as AVERAGE and STDEVP compute
+    them: mean = sum / n, sd = sqrt(sum((x - mean)^2) / n). The sums are math.fsum's, correctly
+    rounded, so they do not depend on the order of the samples or on Python's version; a sum that
+    overflows is inf."""
+    n = len(inputs)
+    found = []
+    for column in zip(*inputs):
+        mean = _sum(column) / n
+        sd = math.sqrt(_sum((x - mean) * (x - mean) for x in column) / n)
+        found.append(Statistics(mean, sd))
+    return found
+
+
+def standardized(inputs: list[list[float]], found: list[Statistics]) -> list[list[float]]:
+    """Each input shifted by its column's mean and scaled by its standard deviation:
+    (x - mean) / sd, as the Data sheet's formulas compute it."""
+    return [[(x - column.mean) / column.sd for x, column in zip(row, found)] for row in inputs]
+
+
+def check_standardizable(inputs: list[list[float]], found: list[Statistics],
+                         columns: list[str]) -> None:
+    """Refuse (data.standardize) the first input column that cannot be standardized: its
+    standard deviation is 0 (it divides) or not finite. `columns` names each in the message: a
+    file's column, or an inline input."""
+    for index, (column, name) in enumerate(zip(found, columns)):
+        if 0 < column.sd < math.inf and math.isfinite(column.mean):
+            continue
+        values = {row[index] for row in inputs}
+        if not (math.isfinite(column.mean) and math.isfinite(column.sd)):
+            why = "holds numbers too large to standardize (their sum of squares overflows)"
+        elif len(inputs) == 1:
+            why = ("holds one sample: its standard deviation is 0, and standardizing divides by "
+                   "it (standardizing needs several samples)")
+        elif len(values) == 1:
+            why = (f"holds {inputs[0][index]!r} in every sample: its standard deviation is 0, "
+                   f"and standardizing divides by it")
+        else:
+            why = ("differs too little between samples: its standard deviation computes as 0, "
+                   "and standardizing divides by it")
+        raise SpecError("data.standardize", f"{name} {why}")
+
+
+def _sum(values) -> float:
+    try:
+        return math.fsum(values)
+    except (OverflowError, ValueError):  # past the largest float; inf - inf
+        return math.inf
 
 
 def read(path: Path, inputs: list[str], targets: list[str] | None = None,

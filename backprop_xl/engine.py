@@ -19,8 +19,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .functions import relative_difference
-from .kernels import Block, Kernel, worth_compiling
+from .functions import activation, relative_difference
+from .kernels import Block, Kernel, batch_of, worth_compiling
 from . import names
 from .names import bias_name, layers, weight_name
 from .spec import Spec
@@ -96,7 +96,7 @@ class Run:
         Python one (False), or as kernels.worth_compiling says for a run by itself (None)."""
         self.spec = spec
         self.kernel = Kernel(spec, gradient_check, compiled)
-        self.inputs = np.array(spec.inputs, dtype=float)
+        self.inputs = np.array(spec.training_inputs, dtype=float)  # standardized, if so
         self.targets = np.array(spec.targets, dtype=float)
         self.w = np.concatenate([m.ravel() for m in spec.initial_weights()])
         biases = spec.initial_biases()
@@ -135,17 +135,18 @@ class Run:
         """Row `row` of block as a Step with one array per layer."""
         weights = self.layer_weights(block.weights[row])
         biases = self.layer_neurons(block.biases[row]) if self.has_biases else None
-        first = int(block.samples[row])
-        samples = list(range(first, first + self.step_samples))
+        first, used = batch_of(number, self.step_samples, self.spec.n_samples)
+        samples = list(range(first, first + used))
         x = self.inputs[samples]
-        activations = self.layer_neurons(block.a[row])
+        activations = self.layer_neurons(block.a[row][:used])
         step = Step(
             number, samples, Network(weights, biases),
-            z=self.layer_neurons(block.z[row]), a=[x] + activations, y=self.targets[samples],
-            losses=block.losses[row], dC_da=self.layer_neurons(block.dC_da[row]),
-            da_dz=self.layer_neurons(block.da_dz[row]), dz_dw=[x] + activations[:-1],
-            weight_gradients=self.layer_weights(block.weight_gradients[row]),
-            bias_gradients=self.layer_neurons(block.bias_gradients[row]),
+            z=self.layer_neurons(block.z[row][:used]), a=[x] + activations,
+            y=self.targets[samples], losses=block.losses[row][:used],
+            dC_da=self.layer_neurons(block.dC_da[row][:used]),
+            da_dz=self.layer_neurons(block.da_dz[row][:used]), dz_dw=[x] + activations[:-1],
+            weight_gradients=self.layer_weights(block.weight_gradients[row][:used]),
+            bias_gradients=self.layer_neurons(block.bias_gradients[row][:used]),
             mean_weight_gradients=self.layer_weights(block.mean_weight_gradients[row]),
             mean_bias_gradients=self.layer_neurons(block.mean_bias_gradients[row]),
             new_weights=self.layer_weights(block.new_weights[row]),
@@ -196,20 +197,30 @@ class Run:
         keyed by the names of names.py, in the workbook's order."""
         parameters = self.spec.parameter_names
         values = self.table_order(block.weights, block.biases)
-        samples = block.samples[:, None] + np.arange(self.step_samples)  # (steps, samples)
+        # (steps, groups): an uneven epoch's last batch's unused groups take the next samples
+        n = self.spec.n_samples
+        samples = (block.samples[:, None] + np.arange(self.step_samples)) % n
         x, y = self.inputs[samples], self.targets[samples]
         row: dict[str, np.ndarray] = {"step": np.arange(first, first + len(block.losses))}
+        used = self.batch_sizes(row["step"])
+        if self.spec.cycles_batches:
+            row[names.SAMPLE_KEY] = block.samples + 1
+            row[names.BATCH_KEY] = used
         if self.cycles_samples:
-            row["sample"] = block.samples + 1
+            row[names.SAMPLE_KEY] = block.samples + 1
             for k in range(x.shape[2]):
                 row[names.input_key(k + 1)] = x[:, 0, k]
             for j in range(y.shape[2]):
                 row[names.target_key(j + 1)] = y[:, 0, j]
         for i, name in enumerate(parameters):
             row[name] = values[:, i]
+        correct = self.correct(block, y) if self.spec.classifies else None
         for s in range(self.step_samples):
-            row.update(self._sample_columns(block, s, x[:, s]))
-        row[names.cost_key()] = block.losses.mean(axis=1)
+            row.update(self._sample_columns(block, s, x[:, s],
+                                            None if correct is None else correct[:, s]))
+        row[names.cost_key()] = self.batch_means(block.losses, row["step"])
+        if correct is not None and self.step_samples > 1:
+            row[names.ACCURACY_KEY] = self.batch_means(correct, row["step"])
         gradients = self.table_order(block.mean_weight_gradients, block.mean_bias_gradients)
         new = self.table_order(block.new_weights, block.new_biases)
         numeric = self.table_order(block.fd_weights, block.fd_biases)
@@ -225,9 +236,11 @@ class Run:
                                                                                numeric[:, i])
         return row
 
-    def _sample_columns(self, block: Block, s: int, x: np.ndarray) -> dict[str, np.ndarray]:
-        """The columns of sample s of each step (x: its inputs): the forward pass layer by layer,
-        the loss, then the backward pass from the output layer down."""
+    def _sample_columns(self, block: Block, s: int, x: np.ndarray,
+                        correct: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The columns of sample s of each step (x: its inputs; correct: a classifier's 1 or 0,
+        see Run.correct): the forward pass layer by layer, the loss, then the backward pass from
+        the output layer down."""
         suffix = names.sample_suffix(self.step_samples, s)
         row, neuron = {}, 0
         for layer in layers(self.spec.layers):
@@ -236,14 +249,22 @@ class Run:
                 row[names.a_key(layer.number, j + 1, suffix)] = block.a[:, s, neuron + j]
             neuron += layer.neurons
         row[names.cost_key(suffix)] = block.losses[:, s]
+        if correct is not None:  # one sample's is the step's accuracy
+            row[names.correct_key(suffix) if self.step_samples > 1 else names.ACCURACY_KEY] = \
+                correct
         neuron, weight = len(self.b), len(self.w)
         for layer in reversed(layers(self.spec.layers)):
             n_in, n_out, number = layer.inputs, layer.neurons, layer.number
             neuron, weight = neuron - n_out, weight - n_in * n_out
             inputs = x if number == 1 else block.a[:, s, neuron - n_in:neuron]  # dz/dw
+            softmax = activation(self.spec.activations[number - 1]).of_layer
             for j in range(n_out):
                 row[names.dC_da_key(number, j + 1, suffix)] = block.dC_da[:, s, neuron + j]
-                row[names.da_dz_key(number, j + 1, suffix)] = block.da_dz[:, s, neuron + j]
+                if softmax:  # no da/dz of its own: dC/dz, which the bias's gradient is too
+                    row[names.dC_dz_key(number, j + 1, suffix)] = \
+                        block.bias_gradients[:, s, neuron + j]
+                else:
+                    row[names.da_dz_key(number, j + 1, suffix)] = block.da_dz[:, s, neuron + j]
             for j in range(n_out):
                 for k in range(n_in):
                     w = weight_name(number, j + 1, k + 1)
@@ -270,10 +291,30 @@ class Run:
                                        getattr(block, f"{piece}_biases")))
                 for piece, key in names.STATE_COLUMNS[self.spec.optimizer.name]]
 
+    def batch_sizes(self, steps: np.ndarray) -> np.ndarray:
+        """How many samples each of the steps trains on (kernels.batch_of)."""
+        return batch_of(steps, self.step_samples, self.spec.n_samples)[1]
+
+    def batch_means(self, per_group: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Each step's mean of a number per group (steps, groups), such as the loss, whose mean
+        is the cost C: over the samples the step trains on, leaving out the unused groups of an
+        uneven epoch's last batch."""
+        used = self.batch_sizes(steps)
+        counted = np.arange(self.step_samples) < used[:, None]
+        return np.where(counted, per_group, 0.0).sum(axis=1) / used
+
+    def correct(self, block: Block, y: np.ndarray) -> np.ndarray:
+        """A classifier's 1 or 0 per step and group: whether the largest output (the first, if
+        several are equal) has the largest target, the true class. y: (steps, groups, outputs)."""
+        outputs = block.a[:, :, -y.shape[2]:]
+        chosen = np.take_along_axis(y, outputs.argmax(axis=2)[..., None], axis=2)[..., 0]
+        return (chosen >= y.max(axis=2)).astype(float)
+
     def summary(self, block: Block, first: int) -> tuple[np.ndarray, ...]:
         """The trace of a block that starts at step `first`: step numbers, losses, and each
         trained parameter and its gradient (one column each, in table order)."""
-        return (np.arange(first, first + len(block.losses)), block.losses.mean(axis=1),
+        steps = np.arange(first, first + len(block.losses))
+        return (steps, self.batch_means(block.losses, steps),
                 self.table_order(block.weights, block.biases),
                 self.table_order(block.mean_weight_gradients, block.mean_bias_gradients))
 

@@ -68,10 +68,27 @@ class Activation:
     value: Callable[[np.ndarray], np.ndarray]  # a = f(z), given for a number, taken elementwise
     derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]  # da/dz given z and a
     excel_value: Callable[[str], str]
-    excel_derivative: Callable[[str, str], str]  # given the cells of z and a
+    excel_derivative: Callable[[str, str], str] | None  # given the cells of z and a
     bounded: bool = False  # a stays strictly inside (0, 1), as cross-entropy needs
+    # For an activation of the whole layer (softmax), each neuron's a as formulas of all the
+    # layer's z cells; None for one neuron's own, excel_value of its z.
+    excel_layer: Callable[[list[str]], list[str]] | None = None
 
-    __post_init__ = _elementwise_fields
+    def __post_init__(self):
+        if self.excel_layer is None:
+            _elementwise_fields(self)
+
+    @property
+    def of_layer(self) -> bool:
+        """Whether each a depends on every z of its layer (softmax), so that it has no da/dz of
+        its own: the backward pass takes dC/dz as a Jacobian product instead."""
+        return self.excel_layer is not None
+
+    def excel_values(self, zs: list[str]) -> list[str]:
+        """The activations of a layer of neurons whose sums are the cells (or expressions) zs."""
+        if self.excel_layer is not None:
+            return self.excel_layer(zs)
+        return [self.excel_value(z) for z in zs]
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,7 @@ class Loss:
     excel_value: Callable[[str, str], str]  # given the cells of a and y
     excel_derivative: Callable[[str, str], str]
     needs_probabilities: bool = False  # targets in [0, 1] and a bounded output activation
+    needs_distribution: bool = False  # each sample's targets sum to 1, and a softmax output
 
     __post_init__ = _elementwise_fields
 
@@ -212,6 +230,73 @@ def leaky_relu(slope: float) -> Activation:
     )
 
 
+def _larger(a, b):
+    return a if a > b else b
+
+
+def _exp_shifted(z, largest):
+    # z minus the layer's largest z is never positive, so no exponent overflows (Excel's EXP
+    # gives #NUM! past about 709), as in the sigmoid.
+    return np.exp(z - largest)
+
+
+def traced_through(function):
+    """Marks a function that a traced step (kernels.straight_line_step) runs rather than records
+    a call to: the numbered forms (below) and loops over a layer's neurons, whose every operation
+    on a number is then recorded."""
+    function.traced_through = True
+    return function
+
+
+@traced_through
+def softmax_into(z, a, start, width):
+    """a[start:start + width] = the softmax of z[start:start + width]: exp(z_j - m) / Σ_k
+    exp(z_k - m), m the largest z, the sum taken in neuron order. Subtracting m changes nothing
+    but keeps every exponent at or below 0. Loops over plain arrays, as the engine's step is
+    written (kernels.py)."""
+    largest = z[start]
+    for j in range(1, width):
+        largest = _larger(largest, z[start + j])
+    total = 0.0
+    for j in range(width):
+        a[start + j] = _exp_shifted(z[start + j], largest)
+        total += a[start + j]
+    for j in range(width):
+        a[start + j] = a[start + j] / total
+
+
+def _softmax_rows(z):
+    """The softmax of each row of z (the last axis), by softmax_into."""
+    z = np.asarray(z, dtype=float)
+    rows = z.reshape(-1, z.shape[-1]) if z.ndim else z.reshape(1, 1)
+    a = np.empty_like(rows)
+    with np.errstate(all="ignore"):
+        for row in range(rows.shape[0]):
+            softmax_into(rows[row], a[row], 0, rows.shape[1])
+    return a.reshape(z.shape)
+
+
+def _excel_softmax(zs: list[str]) -> list[str]:
+    largest = f"MAX({','.join(zs)})"
+    exponentials = [f"EXP({z}-{largest})" for z in zs]
+    total = "+".join(exponentials)
+    return [f"{e}/({total})" for e in exponentials]
+
+
+SOFTMAX = Activation(
+    name="softmax", symbol="e^z/Σ e^z", derivative_symbol="a(dC/da − Σ dC/da·a)",
+    words="the softmax over the layer's neurons, e^z / Σ e^z, written with the layer's largest z "
+    "subtracted from each z first, which changes no a but keeps every exponent at or below 0, so "
+    "that EXP never overflows",
+    value=_softmax_rows,
+    derivative=None,
+    excel_value=None,
+    excel_derivative=None,
+    bounded=True,
+    excel_layer=_excel_softmax,
+)
+
+
 def _squared_error(a, y):
     return (a - y) ** 2
 
@@ -263,23 +348,23 @@ def _excel_clipped(a: str) -> str:
     return f"MIN(MAX({a},{clip}),1-{clip})"
 
 
-def _cross_entropy(a, y):
+def _binary_cross_entropy(a, y):
     a = _clipped(a)
     # A target of exactly 0 or 1 drops its term, so 0·ln(0) never turns into NaN.
     return -((y * np.log(a) if y > 0 else 0.0) + ((1 - y) * np.log(1 - a) if y < 1 else 0.0))
 
 
-def _cross_entropy_derivative(a, y):
+def _binary_cross_entropy_derivative(a, y):
     a = _clipped(a)
     return (a - y) / (a * (1.0 - a))
 
 
-def _excel_cross_entropy(a: str, y: str) -> str:
+def _excel_binary_cross_entropy(a: str, y: str) -> str:
     a = _excel_clipped(a)
     return f"-(IF({y}>0,{y}*LN({a}),0)+IF({y}<1,(1-{y})*LN(1-{a}),0))"
 
 
-def _excel_cross_entropy_derivative(a: str, y: str) -> str:
+def _excel_binary_cross_entropy_derivative(a: str, y: str) -> str:
     a = _excel_clipped(a)
     return f"({a}-{y})/({a}*(1-{a}))"
 
@@ -289,16 +374,41 @@ BINARY_CROSS_ENTROPY = Loss(
     derivative_symbol="(a − y) / (a(1 − a))",
     words="the binary cross-entropy -(y ln a + (1 - y) ln(1 - a)), for targets in [0, 1], with "
     f"a clipped into [{CROSS_ENTROPY_CLIP:g}, 1 - {CROSS_ENTROPY_CLIP:g}] so that ln never sees 0",
-    value=_cross_entropy,
-    derivative=_cross_entropy_derivative,
-    excel_value=_excel_cross_entropy,
-    excel_derivative=_excel_cross_entropy_derivative,
+    value=_binary_cross_entropy,
+    derivative=_binary_cross_entropy_derivative,
+    excel_value=_excel_binary_cross_entropy,
+    excel_derivative=_excel_binary_cross_entropy_derivative,
     needs_probabilities=True,
 )
 
-ACTIVATION_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu", "linear", "softplus")
-_FIXED_ACTIVATIONS = {f.name: f for f in (SIGMOID, TANH, RELU, LINEAR, SOFTPLUS)}
-LOSSES = {f.name: f for f in (SQUARED_ERROR, HALF_SQUARED_ERROR, BINARY_CROSS_ENTROPY)}
+
+def _cross_entropy(a, y):
+    # A target of 0 drops its term, so 0·ln(0) never turns into NaN; a is clipped as above.
+    return -(y * np.log(_clipped(a))) if y > 0 else 0.0
+
+
+def _cross_entropy_derivative(a, y):
+    return -y / _clipped(a)
+
+
+CROSS_ENTROPY = Loss(
+    name="cross_entropy", symbol="−y ln a", derivative_symbol="−y/a",
+    words="the categorical cross-entropy -y ln a, for targets that are a probability "
+    f"distribution over the outputs (one-hot: 1 for the true class), with a clipped into "
+    f"[{CROSS_ENTROPY_CLIP:g}, 1 - {CROSS_ENTROPY_CLIP:g}] so that ln never sees 0",
+    value=_cross_entropy,
+    derivative=_cross_entropy_derivative,
+    excel_value=lambda a, y: f"IF({y}>0,-({y}*LN({_excel_clipped(a)})),0)",
+    excel_derivative=lambda a, y: f"-{y}/{_excel_clipped(a)}",
+    needs_probabilities=True,
+    needs_distribution=True,
+)
+
+ACTIVATION_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu", "linear", "softplus", "softmax")
+SOFTMAX_CODE = ACTIVATION_NAMES.index("softmax")  # the engine's step handles it by the layer
+_FIXED_ACTIVATIONS = {f.name: f for f in (SIGMOID, TANH, RELU, LINEAR, SOFTPLUS, SOFTMAX)}
+LOSSES = {f.name: f for f in (SQUARED_ERROR, HALF_SQUARED_ERROR, BINARY_CROSS_ENTROPY,
+                              CROSS_ENTROPY)}
 DEFAULT_LEAKY_SLOPE = 0.01
 
 
@@ -308,10 +418,10 @@ def activation(name: str, leaky_slope: float = DEFAULT_LEAKY_SLOPE) -> Activatio
 
 def numbered_form(function):
     """Marks a numbered form (below): a function that picks an activation or a loss by its number.
-    A traced step (kernels.straight_line_step) runs these, not records them: each layer's number
-    is known when tracing, so the trace records a call to the very function picked."""
-    function.numbered_form = True
-    return function
+    A traced step (kernels.straight_line_step) runs these, not records them (traced_through):
+    each layer's number is known when tracing, so the trace records a call to the very function
+    picked."""
+    return traced_through(function)
 
 
 # The engine's numbered forms: activation and loss by their index in ACTIVATION_NAMES and LOSSES,
@@ -330,7 +440,7 @@ def activation_value(code, z, slope):
         return _leaky_relu(z, slope)
     if code == 4:
         return _linear(z)
-    return _softplus(z)
+    return _softplus(z)  # softmax (SOFTMAX_CODE) is the step's, a layer at a time
 
 
 @numbered_form
@@ -354,6 +464,8 @@ def loss_value(code, a, y):
         return _squared_error(a, y)
     if code == 1:
         return _half_squared_error(a, y)
+    if code == 2:
+        return _binary_cross_entropy(a, y)
     return _cross_entropy(a, y)
 
 
@@ -363,6 +475,8 @@ def loss_derivative(code, a, y):
         return _squared_error_derivative(a, y)
     if code == 1:
         return _half_squared_error_derivative(a, y)
+    if code == 2:
+        return _binary_cross_entropy_derivative(a, y)
     return _cross_entropy_derivative(a, y)
 
 

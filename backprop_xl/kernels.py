@@ -37,8 +37,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import functions, straight
-from .functions import (ACTIVATION_NAMES, LOSSES, activation_derivative, activation_value,
-                        loss_derivative, loss_value)
+from .functions import (ACTIVATION_NAMES, LOSSES, SOFTMAX_CODE, activation_derivative,
+                        activation_value, loss_derivative, loss_value, softmax_into)
 from .names import layers
 from .spec import OPTIMIZERS, Spec
 
@@ -236,7 +236,8 @@ class Scratch(NamedTuple):
 
 def _forward(sizes, codes, slope, w, b, x, z, a):
     """Fill z and a of every neuron for the samples x (one row each), for layers of widths
-    sizes with activations codes."""
+    sizes with activations codes: each neuron's a from its own z, or a softmax layer's from all
+    of its z."""
     weight, neuron = 0, 0
     inputs = x
     for layer in range(len(sizes) - 1):
@@ -247,7 +248,10 @@ def _forward(sizes, codes, slope, w, b, x, z, a):
                 for k in range(n_in):
                     total += w[weight + j * n_in + k] * inputs[s, k]
                 z[s, neuron + j] = total + b[neuron + j]
-                a[s, neuron + j] = activation_value(codes[layer], z[s, neuron + j], slope)
+                if codes[layer] != SOFTMAX_CODE:
+                    a[s, neuron + j] = activation_value(codes[layer], z[s, neuron + j], slope)
+            if codes[layer] == SOFTMAX_CODE:
+                softmax_into(z[s], a[s], neuron, n_out)
         inputs = a[:, neuron:neuron + n_out]
         weight += n_in * n_out
         neuron += n_out
@@ -277,12 +281,24 @@ def _backward(settings, w, x, y, z, a, dC_da, da_dz, weight_gradients, bias_grad
         n_in, n_out = sizes[layer], sizes[layer + 1]
         neuron, weight = neuron_end - n_out, weight_end - n_in * n_out
         inputs = x if layer == 0 else a[:, neuron - n_in:neuron]  # dz/dw
+        softmax = codes[layer] == SOFTMAX_CODE
         for s in range(x.shape[0]):
+            # A softmax neuron's a depends on every z of its layer, so dC/dz is the Jacobian
+            # product dC/dz_j = Σ_k dC/da_k·da_k/dz_j = a_j·(dC/da_j − Σ_k dC/da_k·a_k), and its
+            # da_dz holds 0: it has no da/dz of its own.
+            weighted = 0.0
+            if softmax:
+                for j in range(n_out):
+                    weighted += upstream[s, j] * a[s, neuron + j]
             for j in range(n_out):
                 n = neuron + j
                 dC_da[s, n] = upstream[s, j]
-                da_dz[s, n] = activation_derivative(codes[layer], z[s, n], a[s, n], slope)
-                delta = upstream[s, j] * da_dz[s, n]  # dC/dz
+                if softmax:
+                    da_dz[s, n] = 0.0
+                    delta = a[s, n] * (upstream[s, j] - weighted)  # dC/dz
+                else:
+                    da_dz[s, n] = activation_derivative(codes[layer], z[s, n], a[s, n], slope)
+                    delta = upstream[s, j] * da_dz[s, n]  # dC/dz
                 bias_gradients[s, n] = delta  # dz/db = 1
                 for k in range(n_in):
                     # The lesson as shown on screen leaves the factor dz/dw out of the product.
@@ -297,9 +313,9 @@ def _backward(settings, w, x, y, z, a, dC_da, da_dz, weight_gradients, bias_grad
         neuron_end, weight_end = neuron, weight
 
 
-def _finite_differences(values, differences, settings, w, b, x, y, scratch):
-    """Central differences (C(p + h) - C(p - h)) / 2h of the step's cost for each entry p of
-    `values` (w or b itself), into `differences`."""
+def _finite_differences(values, differences, settings, w, b, x, y, scratch, used):
+    """Central differences (C(p + h) - C(p - h)) / 2h of the step's cost (over its first `used`
+    samples) for each entry p of `values` (w or b itself), into `differences`."""
     sizes, codes, slope, loss_code, h = (settings.sizes, settings.codes, settings.slope,
                                          settings.loss_code, settings.h)
     z, a, losses = scratch.probe_z, scratch.probe_a, scratch.probe_losses
@@ -307,30 +323,32 @@ def _finite_differences(values, differences, settings, w, b, x, y, scratch):
         kept = values[i]
         values[i] = kept + h
         _forward(sizes, codes, slope, w, b, x, z, a)
-        up = _cost(loss_code, a, y, losses)
+        up = _cost(loss_code, a, y, losses, used)
         values[i] = kept - h
         _forward(sizes, codes, slope, w, b, x, z, a)
-        down = _cost(loss_code, a, y, losses)
+        down = _cost(loss_code, a, y, losses, used)
         values[i] = kept
         differences[i] = (up - down) / (2 * h)
 
 
-def _cost(loss_code, a, y, losses):
-    """Fill each sample's loss and return their mean, the cost C, summed in sample order."""
+def _cost(loss_code, a, y, losses, used):
+    """Fill each sample's loss and return the mean of the first `used`, the cost C, summed in
+    sample order."""
     _losses(loss_code, a, y, losses)
     total = 0.0
-    for s in range(losses.shape[0]):
+    for s in range(used):
         total += losses[s]
-    return total / losses.shape[0]
+    return total / used
 
 
-def _mean(per_sample, mean):
-    """The mean over samples (rows) of each column, summed in sample order as numpy does."""
+def _mean(per_sample, mean, used):
+    """The mean over the first `used` samples (rows) of each column, summed in sample order as
+    numpy does."""
     for i in range(per_sample.shape[1]):
         total = 0.0
-        for s in range(per_sample.shape[0]):
+        for s in range(used):
             total += per_sample[s, i]
-        mean[i] = total / per_sample.shape[0]
+        mean[i] = total / used
 
 
 def _square_root(x):
@@ -395,9 +413,11 @@ def _update(settings, p, g, first, second, first_row, second_row, first_hat_row,
             p[i] = p[i] - rate * first_hat_row[i] / (_square_root(second_hat_row[i]) + eps)
 
 
-def _step(settings, w, b, x, y, block, t, scratch):
-    """One step on the samples x, y, into row t of block: every field from z to fd_biases. Every
-    gradient uses the step's parameters w and b; then, for plain gradient descent, each parameter
+def _step(settings, w, b, x, y, block, t, scratch, used):
+    """One step on the samples x, y, into row t of block: every field from z to fd_biases. The
+    step trains on the first `used` samples (rows) and computes the rest, an uneven epoch's last
+    batch's unused groups, without counting them. Every gradient uses the step's parameters w
+    and b; then, for plain gradient descent, each parameter
     moves, in place, by its gradient averaged over the samples (another optimizer's update is
     _optimize's, after this)."""
     # Row t of every field, each taken once here, before any call or branch: numba then drops
@@ -412,11 +432,11 @@ def _step(settings, w, b, x, y, block, t, scratch):
     _losses(settings.loss_code, a, y, losses)
     _backward(settings, w, x, y, z, a, dC_da, da_dz, weight_gradients, bias_gradients, scratch)
     if settings.check:
-        _finite_differences(w, fd_weights, settings, w, b, x, y, scratch)
+        _finite_differences(w, fd_weights, settings, w, b, x, y, scratch, used)
         if settings.update_biases:
-            _finite_differences(b, fd_biases, settings, w, b, x, y, scratch)
-    _mean(weight_gradients, mean_weight_gradients)
-    _mean(bias_gradients, mean_bias_gradients)
+            _finite_differences(b, fd_biases, settings, w, b, x, y, scratch, used)
+    _mean(weight_gradients, mean_weight_gradients, used)
+    _mean(bias_gradients, mean_bias_gradients, used)
     if settings.optimizer == SGD:
         for i in range(w.shape[0]):
             w[i] = w[i] - settings.rate * mean_weight_gradients[i]
@@ -443,30 +463,48 @@ def _optimize(settings, w, b, block, t, moments, number):
                 block.second_hat_biases[t], number)
 
 
-def _train(settings, inputs, targets, cycles_samples, first, w, b, moments, block):
-    """Steps first, first + 1, ... into the rows of block, one row per step, on the samples of
-    inputs and targets (cycles_samples: one a step, cycling; else all of them each step); w and b
-    end as the parameters after the last step, moments as the optimizer's state after it."""
+def _train(settings, inputs, targets, n_samples, first, w, b, moments, block):
+    """Steps first, first + 1, ... into the rows of block, one row per step, each on its batch
+    (batch_of) of the n_samples samples, as many a step as block has groups: inputs and targets
+    hold the samples, then again as many of the first as a batch needs to run past the last
+    (cycled), for the unused groups of an uneven epoch's last batch. w and b end as the
+    parameters after the last step, moments as the optimizer's state after it."""
     samples, widest, neurons = block.losses.shape[1], settings.sizes.max(), b.shape[0]
     scratch = Scratch(upstream=np.empty((samples, widest)), below=np.empty((samples, widest)),
                       probe_z=np.empty((samples, neurons)), probe_a=np.empty((samples, neurons)),
                       probe_losses=np.empty(samples))
     for t in range(block.losses.shape[0]):
-        sample = _first_sample(cycles_samples, first + t, inputs.shape[0])
+        sample, used = batch_of(first + t, samples, n_samples)
         block.samples[t] = sample
         block.weights[t] = w
         block.biases[t] = b
         _step(settings, w, b, inputs[sample:sample + samples], targets[sample:sample + samples],
-              block, t, scratch)
+              block, t, scratch, used)
         if settings.optimizer != SGD:
             _optimize(settings, w, b, block, t, moments, float(first + t))
         block.new_weights[t] = w
         block.new_biases[t] = b
 
 
-def _first_sample(cycles_samples, step, n_samples):
-    """The first sample step `step` uses: one sample a step, in order, cycling; or all of them."""
-    return (step - 1) % n_samples if cycles_samples else 0
+def batches(n_samples, batch_size):
+    """The steps of an epoch: the batches of batch_size samples that n_samples make."""
+    return (n_samples + batch_size - 1) // batch_size
+
+
+def batch_of(step, batch_size, n_samples):
+    """Step `step`'s batch, as its first sample (0-based) and how many samples it has: batches of
+    batch_size samples in order, the last of an epoch smaller where batch_size does not divide
+    n_samples, then the first again (a data loader without shuffling and without drop_last).
+    Batch mode is one batch of all the samples; stochastic mode, batches of 1. `step` may be an
+    array of steps (numpy's minimum, not min, for that)."""
+    first = (step - 1) % batches(n_samples, batch_size) * batch_size
+    return first, np.minimum(batch_size, n_samples - first)
+
+
+def cycled(samples: np.ndarray, batch_size: int) -> np.ndarray:
+    """The samples (rows), then the first batch_size - 1 again: what _train takes, so that any
+    batch's groups are consecutive rows, an uneven last batch's unused ones included."""
+    return np.concatenate([samples, samples[:batch_size - 1]])
 
 
 # --- way 1: the step traced into straight-line Python ------------------------------------------
@@ -484,8 +522,9 @@ STEP_PRIMITIVES = {"_square_root": math.sqrt, "_power": _power}
 @functools.lru_cache(maxsize=64)  # a spreadsheet's functions call the same few networks over
 def straight_line_step(sizes: tuple[int, ...], codes: tuple[int, ...], loss_code: int,
                        chain_rule: bool, update_biases: bool, check: bool, samples: int,
-                       optimizer: int = SGD, nesterov: bool = False):
-    """_step traced for one network, as a Python function of its parameters (weights, then
+                       optimizer: int = SGD, nesterov: bool = False, used: int | None = None):
+    """_step traced for one network and batch (`samples` groups, of which the first `used`
+    count: all by default), as a Python function of its parameters (weights, then
     biases, then the optimizer's state in the order of Moments.values()), the step's numbers
     (inputs, then targets, sample by sample), then slope, h and rate, and for an optimizer with
     state its HYPERPARAMETERS and the step's number. It returns two tuples: the new parameters
@@ -496,7 +535,7 @@ def straight_line_step(sizes: tuple[int, ...], codes: tuple[int, ...], loss_code
     # those run, and pick by a number known now the function whose call is recorded.
     recorded = {name: tape.call(name) for name, value in vars(functions).items()
                 if isinstance(value, types.FunctionType)
-                and not getattr(value, "numbered_form", False)}
+                and not getattr(value, "traced_through", False)}
     recorded.update({name: tape.call(name) for name in STEP_PRIMITIVES})
     traced = straight.rebind([functions, sys.modules[__name__]], recorded)
 
@@ -532,7 +571,7 @@ def straight_line_step(sizes: tuple[int, ...], codes: tuple[int, ...], loss_code
                       probe_z=zeros(samples, n_neurons), probe_a=zeros(samples, n_neurons),
                       probe_losses=zeros(samples))
     # w, b and the moments now hold the new parameters and state
-    traced["_step"](fixed, w, b, x, y, row, 0, scratch)
+    traced["_step"](fixed, w, b, x, y, row, 0, scratch, samples if used is None else used)
     if stateful:
         traced["_optimize"](fixed, w, b, row, 0, moments, tape.number("step"))
     computed = tuple(item for name in STEP_FIELDS for item in getattr(row, name)[0].ravel())
@@ -657,25 +696,29 @@ class Kernel:
         """compiled: numba's kernel (True; Python's when numba is missing), the Python one
         (False), or as worth_compiling says for a run by itself (None)."""
         self.settings = Settings.of(spec, gradient_check)
-        self.inputs = np.array(spec.inputs, dtype=float)
-        self.targets = np.array(spec.targets, dtype=float)
-        self.step_samples = spec.step_samples
-        self.cycles_samples = spec.cycles_samples
+        self.step_samples = k = spec.step_samples
+        self.n_samples = spec.n_samples
+        # standardized, if so; cycled for an uneven epoch's last batch
+        self.inputs = cycled(np.array(spec.training_inputs, dtype=float), k)
+        self.targets = cycled(np.array(spec.targets, dtype=float), k)
         if compiled is None:
             compiled = worth_compiling(spec, gradient_check)
         self.compiled = compiled and numba_available()
         self.straight_line = None
         if not self.compiled and _work(spec, gradient_check) <= STRAIGHT_LINE_WORK:
             s = self.settings
-            self.straight_line = straight_line_step(
-                tuple(spec.layers), tuple(s.codes.tolist()), s.loss_code, s.chain_rule,
-                s.update_biases, gradient_check, self.step_samples, s.optimizer, s.nesterov)
-            # What the straight-line step takes after the parameters, for each first sample.
-            self.step_arguments = [
-                (*self.inputs[first:first + self.step_samples].ravel().tolist(),
-                 *self.targets[first:first + self.step_samples].ravel().tolist(),
-                 s.slope, s.h, s.rate, *(s.hyperparameters if s.optimizer != SGD else ()))
-                for first in range(spec.n_samples if self.cycles_samples else 1)]
+            # For each batch of an epoch, the straight-line step of its number of samples (the
+            # last may have fewer) and what it takes after the parameters.
+            self.straight_line = []
+            for position in range(batches(self.n_samples, k)):
+                first, used = batch_of(position + 1, k, self.n_samples)
+                step = straight_line_step(
+                    tuple(spec.layers), tuple(s.codes.tolist()), s.loss_code, s.chain_rule,
+                    s.update_biases, gradient_check, k, s.optimizer, s.nesterov, used)
+                self.straight_line.append((step, (
+                    *self.inputs[first:first + k].ravel().tolist(),
+                    *self.targets[first:first + k].ravel().tolist(),
+                    s.slope, s.h, s.rate, *(s.hyperparameters if s.optimizer != SGD else ()))))
 
     def moments(self, weights: int, neurons: int) -> Moments:
         """The optimizer's state before the first step."""
@@ -694,8 +737,8 @@ class Kernel:
         block = Block.empty(steps, self.step_samples, len(w), len(b), self.settings.optimizer)
         train = compiled_train() if self.compiled else _train
         with np.errstate(all="ignore"):  # overflow shows in the numbers; the commands report it
-            train(self.settings, self.inputs, self.targets, self.cycles_samples, first, w, b,
-                  moments, block)
+            train(self.settings, self.inputs, self.targets, self.n_samples, first, w, b, moments,
+                  block)
         return block
 
     def _straight_line_train(self, w, b, moments, first, steps) -> Block:
@@ -707,9 +750,10 @@ class Kernel:
         stateful = self.settings.optimizer != SGD
         rows, carried = [], (*w.tolist(), *b.tolist(), *moments.values())
         for t in range(steps):
-            sample = _first_sample(self.cycles_samples, first + t, len(self.step_arguments))
+            sample, _ = batch_of(first + t, self.step_samples, self.n_samples)
+            step, arguments = self.straight_line[(first + t - 1) % len(self.straight_line)]
             number = (float(first + t),) if stateful else ()
-            new, computed = self.straight_line(*carried, *self.step_arguments[sample], *number)
+            new, computed = step(*carried, *arguments, *number)
             rows.append((sample, *carried[:n], *computed, *new[:n]))
             carried = new
         block = Block.from_rows(

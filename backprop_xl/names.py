@@ -6,7 +6,8 @@ limits and markers of Excel that several modules obey.
 The naming convention: layer 1 is the first after the inputs; w{l}_{j}_{k} is the weight from
 input k into neuron j of layer l (1-based), b{l}_{j} that neuron's bias; z{l}_{j} and a{l}_{j} are
 its sum and activation, dC_da{l}_{j} and da_dz{l}_{j} two factors of the chain rule, dz_d{w} the
-third, grad_{p} a parameter's gradient, new_{p} its updated value, fd_{p} its finite difference
+third (for a softmax layer, whose neurons have no da/dz of their own, dC_dz{l}_{j} stands for the
+product of the first two), grad_{p} a parameter's gradient, new_{p} its updated value, fd_{p} its finite difference
 and reldiff_{p} how far the two differ. In batch mode with several samples a step, per-sample
 quantities end in _s{n}. x{k} and y{j} are the inputs and targets of the step's sample. An
 optimizer's state after a step, per parameter p (spec.OPTIMIZERS, torch.optim's names in
@@ -105,6 +106,30 @@ def target_names(width: int) -> list[str]:
     return [data_name("target", j, width) for j in range(1, width + 1)]
 
 
+# With standardized inputs (spec.standardize), input_{k} names the standardized column, which the
+# steps read, and these the Data sheet's other cells of input k: the numbers as given, and the
+# mean and population standard deviation of those.
+
+def raw_input_name(k: int, width: int) -> str:
+    """The defined name of input k's column as given, before standardizing."""
+    return f"{data_name('input', k, width)}_raw"
+
+
+def input_mean_name(k: int, width: int) -> str:
+    """The defined name of the cell holding the mean of input k's column as given."""
+    return f"{data_name('input', k, width)}_mean"
+
+
+def input_sd_name(k: int, width: int) -> str:
+    """The defined name of the cell holding the population standard deviation of input k's
+    column as given."""
+    return f"{data_name('input', k, width)}_sd"
+
+
+def raw_input_names(width: int) -> list[str]:
+    return [raw_input_name(k, width) for k in range(1, width + 1)]
+
+
 # --- the quantities of a step: column keys -----------------------------------------------------
 
 def sample_suffix(step_samples: int, sample: int) -> str:
@@ -114,6 +139,12 @@ def sample_suffix(step_samples: int, sample: int) -> str:
 
 def neuron_name(layer: int, neuron: int) -> str:
     return f"{layer}_{neuron}"
+
+
+# Where each step trains on some samples of several: the first of them (1-based), and in
+# minibatch mode how many (an epoch's last batch may have fewer than batch_size).
+SAMPLE_KEY = "sample"
+BATCH_KEY = "batch"
 
 
 def input_key(k: int) -> str:
@@ -136,12 +167,25 @@ def cost_key(suffix: str = "") -> str:
     return "C" + suffix
 
 
+# A classifier's (softmax output's): whether a sample's largest output is its true class (1 or 0),
+# and the share of the step's samples for which it is.
+def correct_key(suffix: str = "") -> str:
+    return "correct" + suffix
+
+
+ACCURACY_KEY = "accuracy"
+
+
 def dC_da_key(layer: int, j: int, suffix: str = "") -> str:
     return f"dC_da{neuron_name(layer, j)}{suffix}"
 
 
 def da_dz_key(layer: int, j: int, suffix: str = "") -> str:
     return f"da_dz{neuron_name(layer, j)}{suffix}"
+
+
+def dC_dz_key(layer: int, j: int, suffix: str = "") -> str:
+    return f"dC_dz{neuron_name(layer, j)}{suffix}"
 
 
 def dz_dw_key(weight: str, suffix: str = "") -> str:

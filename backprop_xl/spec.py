@@ -3,6 +3,7 @@ and out, the documented random initialisation, and validation that names the bad
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -25,21 +26,24 @@ from .functions import ACTIVATION_NAMES, DEFAULT_LEAKY_SLOPE, FD_STEP, LOSSES, a
 EXCEL_ROWS = 1_048_576
 MAX_STEPS = EXCEL_ROWS - 1  # the steps sheet spends one row on its header
 
-MODES = ("batch", "stochastic")
+MODES = ("batch", "stochastic", "minibatch")
 # "without_dz_dw" reproduces the lesson as shown on screen: dC/dw = dC/da·da/dz, no factor dz/dw.
 GRADIENTS = ("chain_rule", "without_dz_dw")
 GRADIENT_CHECK_LIMIT = 20  # parameters: up to this many, the gradient check is on by default
 # A relative difference of the gradient check above this shows red: a right gradient's is about
 # 1e-8 or less, the seed-video's wrong one's 1/3.
 GRADIENT_CHECK_THRESHOLD = 1e-4
+# How far from 1 a sample's targets may sum for cross_entropy: probabilities read from a file as
+# decimals (0.1 + 0.2 + 0.7) seldom sum to 1 exactly.
+DISTRIBUTION_SLACK = 1e-9
 
 TITLE_LIMIT = 255  # what Excel allows a document title, which the title also becomes
-TOP_KEYS = {"title", "steps", "learning_rate", "loss", "mode", "gradient", "gradient_check",
+TOP_KEYS = {"title", "steps", "learning_rate", "loss", "mode", "batch_size", "gradient", "gradient_check",
             "fd_step", "gradient_check_threshold", "optimizer", "network", "data"}
 NETWORK_KEYS = {"layers", "activation", "activations", "leaky_slope", "weights", "init", "biases",
                 "update_biases"}
 INIT_KEYS = {"seed", "biases"}
-DATA_KEYS = {"inputs", "targets", "labels", "file", "label"}
+DATA_KEYS = {"inputs", "targets", "labels", "file", "label", "standardize"}
 
 # The optimizers, with torch.optim's definitions and defaults (weight decay 0 everywhere; see
 # kernels._update for the update rules, as torch.optim documents them): "sgd" is plain gradient
@@ -62,6 +66,7 @@ TOML_HEADER = "# a backprop_xl spec: README.md, 'The spec', says what each key m
 KEY_COMMENTS = {
     "steps": f"training steps, one row each: 1 to {MAX_STEPS:,} (Excel's rows less the header)",
     "learning_rate": "r, greater than 0",
+    "batch_size": "samples a step, in file order; an epoch's last batch may be smaller",
     "gradient": "dC/dw without the factor dz/dw, as the lesson on screen",
     "gradient_check": "finite-difference columns beside each gradient",
     "fd_step": "h of the gradient check's central differences",
@@ -75,6 +80,8 @@ KEY_COMMENTS = {
     "network.update_biases": "false keeps the biases fixed",
     "data.inputs": "one row per sample",
     "data.labels": "the class of each target column, in order",
+    "data.label": "the class column's name: the Data sheet's header",
+    "data.standardize": "each input as (x - mean) / sd, on the Data sheet",
     "optimizer.name": "torch.optim's definitions: README.md, 'The spec'",
     "optimizer.momentum": "mu: velocity = mu * velocity + gradient",
     "optimizer.nesterov": "step by gradient + mu * velocity",
@@ -172,6 +179,7 @@ class Spec:
     learning_rate: float = 0.1
     loss: str = "squared_error"
     mode: str = "batch"
+    batch_size: int | None = None  # minibatch mode's samples a step (None in the other modes)
     gradient: str = "chain_rule"
     gradient_check: bool | None = None  # None: on for networks of up to GRADIENT_CHECK_LIMIT
     fd_step: float = FD_STEP  # h of the gradient check's central differences
@@ -180,6 +188,12 @@ class Spec:
     # The class of each target column (one-hot targets from a CSV file's label column), in sorted
     # order; None: the targets are numbers with no names.
     labels: list[str] | None = None
+    # With labels: the name of the class column they came from, which heads the samples' labels
+    # on the Data sheet; None: no name (the header says "label").
+    label: str | None = None
+    # Train on each input column standardized, (x - mean) / sd with the population standard
+    # deviation (datafile.statistics); `inputs` stay the numbers given, `training_inputs` are these.
+    standardize: bool = False
 
     def __post_init__(self):
         if not self.activations and isinstance(self.layers, list):
@@ -215,6 +229,7 @@ class Spec:
                             f"{self.optimizer!r}")
         self._check_network()
         self._check_data()
+        self._check_batches()
 
     def _check_network(self):
         if not isinstance(self.layers, list) or len(self.layers) < 2:
@@ -227,6 +242,13 @@ class Spec:
                             f"{n_layers} for layers = {self.layers}")
         for name in self.activations:
             _check_choice(name, "network.activations", ACTIVATION_NAMES, noun="activation")
+        for index, name in enumerate(self.activations[:-1], start=1):
+            if activation(name).of_layer:
+                raise SpecError("network.activations", f"{name} only on the output layer (the "
+                                f"last), got it on layer {index} of {n_layers}")
+        if activation(self.activations[-1]).of_layer and self.layers[-1] < 2:
+            raise SpecError("network.activations", f"{self.activations[-1]} needs at least 2 "
+                            "outputs: over one output it is always 1")
         _check_number(self.leaky_slope, "network.leaky_slope")
         if (self.weights is None) == (self.init_seed is None):
             raise SpecError("network.weights", "give either weights or init = { seed = N }")
@@ -260,12 +282,43 @@ class Spec:
                       shape_words=f"one row per sample, {self.layers[-1]} output(s) each")
         if self.labels is not None:
             _check_labels(self.labels, self.layers[-1])
+        if self.label is not None:
+            if self.labels is None:
+                raise SpecError("data.label", "names a column of a CSV file: give file = "
+                                "\"data.csv\" too, or inline targets")
+            _check_label_name(self.label)
+        _check_bool(self.standardize, "data.standardize")
+        if self.standardize:
+            datafile.check_standardizable(
+                self.inputs, self.input_statistics,
+                [f"input {k} (column {k} of data.inputs)"
+                 for k in range(1, self.layers[0] + 1)])
         if LOSSES[self.loss].needs_probabilities:
             if any(not 0 <= value <= 1 for row in self.targets for value in row):
                 raise SpecError("data.targets", f"{self.loss} needs targets between 0 and 1")
             if not activation(self.activations[-1]).bounded:
                 raise SpecError("network.activations", f"{self.loss} needs an output activation "
                                 f"between 0 and 1 (sigmoid), got {self.activations[-1]}")
+        if LOSSES[self.loss].needs_distribution:
+            if not activation(self.activations[-1]).of_layer:
+                raise SpecError("network.activations", f"{self.loss} needs a softmax output "
+                                f"layer, got {self.activations[-1]} (for one sigmoid output, use "
+                                "binary_cross_entropy)")
+            for number, row in enumerate(self.targets, start=1):
+                if not math.isclose(math.fsum(row), 1.0, rel_tol=0.0, abs_tol=DISTRIBUTION_SLACK):
+                    raise SpecError("data.targets", f"{self.loss} needs each sample's targets to "
+                                    f"sum to 1 (one-hot, or probabilities); sample {number}'s "
+                                    f"sum to {math.fsum(row):g}")
+
+    def _check_batches(self):
+        if self.mode == "minibatch":
+            if self.batch_size is None:
+                raise SpecError("batch_size", 'mode = "minibatch" needs batch_size = k, the '
+                                "samples each step trains on")
+            _check_int(self.batch_size, "batch_size", low=1, high=self.n_samples,
+                       high_why=f"at most the {self.n_samples} samples")
+        elif self.batch_size is not None:
+            raise SpecError("batch_size", f'only with mode = "minibatch", got mode = "{self.mode}"')
 
     # --- what the run starts from ------------------------------------------------------------
 
@@ -273,10 +326,35 @@ class Spec:
     def n_samples(self) -> int:
         return len(self.inputs)
 
+    @functools.cached_property
+    def input_statistics(self) -> list[datafile.Statistics] | None:
+        """Each input column's mean and population standard deviation when the inputs are
+        standardized (datafile.statistics), which the Data sheet's formulas compute; else None."""
+        return datafile.statistics(self.inputs) if self.standardize else None
+
+    @functools.cached_property
+    def training_inputs(self) -> Matrix:
+        """The inputs the steps train on: `inputs` as given, or standardized (each column's
+        (x - mean) / sd, datafile.standardized). The engine, the kernels and the workbook's cached
+        values all take these; the spec, the TOML and the Data sheet's yellow cells keep
+        `inputs`."""
+        if not self.standardize:
+            return self.inputs
+        return datafile.standardized(self.inputs, self.input_statistics)
+
     @property
     def step_samples(self) -> int:
-        """How many samples a step uses: one in stochastic mode, every one in batch mode."""
+        """How many samples a step uses at most: one in stochastic mode, every one in batch mode,
+        batch_size in minibatch mode (an epoch's last batch may have fewer: kernels.batch_of)."""
+        if self.mode == "minibatch":
+            return self.batch_size
         return 1 if self.mode == "stochastic" else self.n_samples
+
+    @property
+    def uneven_batches(self) -> bool:
+        """Whether some steps train on fewer samples than step_samples: the workbook's means then
+        leave out the groups those steps do not use."""
+        return self.n_samples % self.step_samples != 0
 
     @property
     def has_biases(self) -> bool:
@@ -314,8 +392,20 @@ class Spec:
     @property
     def cycles_samples(self) -> bool:
         """Whether each step trains on one sample of several, the next step on the next (stochastic
-        mode with more than one sample); else every step uses the same samples."""
-        return self.step_samples < self.n_samples
+        mode, or batches of 1, with more than one sample)."""
+        return self.step_samples == 1 < self.n_samples
+
+    @property
+    def classifies(self) -> bool:
+        """Whether the network is a classifier, its steps with an accuracy: a softmax output,
+        whose largest output is the class it predicts."""
+        return activation(self.activations[-1]).of_layer
+
+    @property
+    def cycles_batches(self) -> bool:
+        """Whether each step trains on a batch of several samples, fewer than all, the next step on
+        the next batch (minibatch mode with 1 < batch_size < the samples)."""
+        return 1 < self.step_samples < self.n_samples
 
     @property
     def trains_biases(self) -> bool:
@@ -341,6 +431,8 @@ class Spec:
     def to_dict(self) -> dict:
         values = {"title": self.title, "steps": self.steps, "learning_rate": self.learning_rate,
                   "loss": self.loss, "mode": self.mode}
+        if self.batch_size is not None:
+            values["batch_size"] = self.batch_size
         if self.gradient != "chain_rule":
             values["gradient"] = self.gradient
         if self.gradient_check is not None:
@@ -369,6 +461,10 @@ class Spec:
         data = {"inputs": self.inputs, "targets": self.targets}
         if self.labels is not None:
             data["labels"] = self.labels
+        if self.label is not None:
+            data["label"] = self.label
+        if self.standardize:
+            data["standardize"] = True
         return {**values, "network": network, "data": data}
 
     def to_toml(self) -> str:
@@ -401,7 +497,7 @@ class Spec:
         if "file" in data:
             data = _data_from_file(data, Path() if folder is None else folder, network["layers"])
         else:
-            if "label" in data:
+            if "label" in data and "labels" not in data:  # with labels: their column's name
                 raise SpecError("data.label", "names a column of a CSV file: give file = "
                                 "\"data.csv\" too, or inline targets")
             for key in ("inputs", "targets"):
@@ -437,8 +533,9 @@ class Spec:
             arguments["init_biases"] = init.get("biases", False)
         if "weights" in network and "init" in network:
             raise SpecError("network.init", "give either weights or init, not both")
-        if "labels" in data:
-            arguments["labels"] = data["labels"]
+        for key in ("labels", "label", "standardize"):
+            if key in data:
+                arguments[key] = data[key]
         return cls(layers=network["layers"], inputs=data["inputs"], targets=data["targets"],
                    **arguments)
 
@@ -495,13 +592,18 @@ def _data_from_file(data: dict, folder: Path, layers) -> dict:
         raise SpecError("data.targets", f"names {len(targets)} column(s); layers = {layers} has "
                         f"{layers[-1]} output(s)")
     read = datafile.read(folder / file, inputs, targets, label, max_samples=MAX_STEPS)
+    standardize = data.get("standardize", False)
+    _check_bool(standardize, "data.standardize")
+    if standardize:  # refused here, where the file's column names are known
+        datafile.check_standardizable(read.inputs, datafile.statistics(read.inputs),
+                                      [f"{folder / file}: column {name!r}" for name in inputs])
     if widths and read.labels is not None and len(read.labels) != layers[-1]:
         raise SpecError("data.label", f"{folder / file}: column {label!r} holds "
                         f"{len(read.labels)} labels ({', '.join(map(repr, read.labels))}), one "
                         f"output each; layers = {layers} has {layers[-1]} output(s)")
-    result = {"inputs": read.inputs, "targets": read.targets}
+    result = {"inputs": read.inputs, "targets": read.targets, "standardize": standardize}
     if read.labels is not None:
-        result["labels"] = read.labels
+        result.update(labels=read.labels, label=label)
     return result
 
 
@@ -517,6 +619,14 @@ def _column_names(value, key: str) -> list[str]:
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_label_name(label) -> None:
+    if not isinstance(label, str) or not label.strip():
+        raise SpecError("data.label", f"must name the class column, got {_short(label)}")
+    if any(ord(c) < 32 or 0xD800 <= ord(c) < 0xE000 or c in "\ufffe\uffff" for c in label):
+        raise SpecError("data.label", "must not contain control characters (a workbook's XML "
+                        "cannot hold them)")
 
 
 def _check_labels(labels, outputs: int) -> None:

@@ -41,7 +41,7 @@ from . import engine, export
 from .errors import SpecError, UserError
 from .functions import (ACTIVATION_NAMES, DEFAULT_LEAKY_SLOPE, FD_STEP, LOSSES, activation as
                         activation_function, relative_difference)
-from .spec import DEFAULT_EPS, MODES, OPTIMIZERS, Optimizer, Spec
+from .spec import DEFAULT_EPS, DISTRIBUTION_SLACK, MODES, OPTIMIZERS, Optimizer, Spec
 from .names import EXCEL_COLUMNS, OVERFLOW
 
 ERROR_PREFIX = "#backprop_xl: "
@@ -82,7 +82,8 @@ DOC = {
     "inputs": "The inputs, one row per sample, one column per input.",
     "targets": "The targets, one row per sample (the rows of inputs), one column per output.",
     "mode": '"batch" (default): every step averages over all samples; "stochastic": one sample '
-            "per step, in order, cycling.",
+            "per step, in order, cycling; a whole number k: mini-batches of k samples per step, "
+            "in order, the last of each pass smaller when k does not divide the samples.",
     "update_biases": "TRUE (default) trains the biases; FALSE keeps them fixed, as Mazur's example "
                      "does.",
     "leaky_slope": f"leaky_relu's slope for z < 0. Default {DEFAULT_LEAKY_SLOPE}.",
@@ -188,7 +189,8 @@ def _finite(value):
 
 @cell_function(ranges=("z",))
 def BP_ACTIVATE(z, activation, leaky_slope=DEFAULT_LEAKY_SLOPE):  # noqa: N802 - Excel's style
-    """The activation a = f(z) of each cell of z: one number, or a range of the same shape."""
+    """The activation a = f(z) of each cell of z: one number, or a range of the same shape (for
+    softmax, of each row of the range)."""
     f = activation_function(_choice(activation, "activation", ACTIVATION_NAMES),
                             _number(leaky_slope, "leaky_slope", default=DEFAULT_LEAKY_SLOPE))
     z = _numbers(z, "z")
@@ -200,6 +202,9 @@ def BP_DERIVATIVE(z, activation, leaky_slope=DEFAULT_LEAKY_SLOPE):  # noqa: N802
     """The derivative da/dz of the activation at each cell of z: one number, or a range."""
     f = activation_function(_choice(activation, "activation", ACTIVATION_NAMES),
                             _number(leaky_slope, "leaky_slope", default=DEFAULT_LEAKY_SLOPE))
+    if f.of_layer:
+        raise UserError(f"activation: {f.name} has no da/dz of each cell, each a depends on every "
+                        "z of its row; BP_TRAIN_NETWORK's dC_dz columns hold its Jacobian product")
     z = _numbers(z, "z")
     return _cells(f.derivative(z, f.value(z)))
 
@@ -217,6 +222,9 @@ def BP_LOSS(a, y, loss):  # noqa: N802
             raise UserError(f"a: {function.name} needs outputs strictly between 0 and 1")
         if not np.all((y >= 0) & (y <= 1)):
             raise UserError(f"y: {function.name} needs targets between 0 and 1")
+    if function.needs_distribution and not np.allclose(y.sum(axis=1), 1.0, rtol=0.0,
+                                                        atol=DISTRIBUTION_SLACK):
+        raise UserError(f"y: {function.name} needs each row of targets to sum to 1")
     return float(function.value(a, y).sum(axis=1).mean())  # as engine.Step.loss
 
 
@@ -330,7 +338,8 @@ def _network(layers, weights, biases, inputs, targets, learning_rate=0.1, steps=
             start += neurons
     return _spec({"data.inputs": "inputs", "data.targets": "targets", "network.weights": "weights",
                   "network.biases": "biases", "network.layers": "layers",
-                  "network.activations": "activation", "network.update_biases": "update_biases"},
+                  "network.activations": "activation", "network.update_biases": "update_biases",
+                  "batch_size": "mode"},
                  layers=widths, weights=matrices, biases=bias_rows,
                  inputs=_numbers(inputs, "inputs").tolist(),
                  targets=_numbers(targets, "targets").tolist(),
@@ -338,8 +347,7 @@ def _network(layers, weights, biases, inputs, targets, learning_rate=0.1, steps=
                  steps=_whole(steps, "steps", default=300),
                  activations=_layer_activations(activation, len(widths) - 1),
                  loss=_choice(loss, "loss", LOSSES, default="squared_error"),
-                 mode=_choice(mode, "mode", MODES, default="batch"),
-                 update_biases=_flag(update_biases, "update_biases", default=True))
+                 **_mode(mode), update_biases=_flag(update_biases, "update_biases", default=True))
 
 
 def _optimizer(name, momentum, nesterov, alpha, beta1, beta2, eps) -> Optimizer:
@@ -471,6 +479,17 @@ def _choice(value, name: str, known, default: str | None = None) -> str:
     if isinstance(value, str) and value.strip().lower() in known:
         return value.strip().lower()
     raise UserError(f"unknown {name} {_shown(value)} (known: {', '.join(known)})")
+
+
+def _mode(value) -> dict:
+    """The spec's mode, and its batch_size: a name of MODES but "minibatch", whose batch size
+    the cell gives as a whole number instead."""
+    single = _single(value, "mode")
+    if isinstance(single, (int, float, np.number)) and not isinstance(single, (bool, np.bool_)) \
+            and not _is_empty(single):
+        return {"mode": "minibatch", "batch_size": _whole(single, "mode")}
+    named = [mode for mode in MODES if mode != "minibatch"]
+    return {"mode": _choice(single, "mode", named, default="batch")}
 
 
 def _layer_activations(value, layers: int) -> list[str]:

@@ -440,6 +440,14 @@ BAD_VALUES = {
          r"unknown activation 'sigmod' \(known: "),
         ("a name too many", np.array([["tanh", "sigmoid", "relu"]]),
          "activation: give one name for all layers or one per layer, 2, got 3$")],
+    # A name, or a whole number: the size of mini-batches (VALID's network has 2 samples)
+    "mode": [case for case in NAME if case[0] not in ("a number", "inf")] + [
+        ("an empty cell", None, DEFAULT), ("NaN", nan, DEFAULT), *NOT_ONE_CELL,
+        ("more samples than there are", 3.0, "{arg}: at most the 2 samples, got 3$"),
+        ("a fraction", 1.5, "{arg}: must be a whole number, got 1.5$"),
+        ("zero", 0.0, "{arg}: must be at least 1, got 0$"),
+        ("inf", inf, "{arg}: must be a finite number, got inf$"),
+        ("minibatch, its size not given", "minibatch", r"unknown {arg} 'minibatch' \(known: ")],
     # VALID's optimizer: an empty one is sgd, which takes none of the settings VALID gives.
     "optimizer": NAME + [
         ("an empty cell", None, r"beta1: does not apply to the sgd optimizer \(it takes: nothing "
@@ -456,7 +464,8 @@ BAD_VALUES = {
 ARGUMENT_KINDS = {
     **dict.fromkeys(("x", "weight", "target", "learning_rate", "leaky_slope", "h"), "number"),
     "steps": "whole",
-    **dict.fromkeys(("activation", "loss", "mode", "columns"), "name"),
+    **dict.fromkeys(("activation", "loss", "columns"), "name"),
+    "mode": "mode",
     "update_biases": "flag",
     "optimizer": "optimizer",
     **dict.fromkeys(("momentum", "alpha", "beta1", "beta2", "eps"), "number"),

@@ -16,7 +16,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from backprop_xl import engine, kernels
-from backprop_xl.functions import ACTIVATION_NAMES, LOSSES
+from backprop_xl.functions import ACTIVATION_NAMES, LOSSES, activation
 from backprop_xl.presets import preset
 from backprop_xl.spec import MODES, Optimizer, Spec
 from helpers import MAZUR_PUBLISHED_AFTER_ONE_STEP, has_biases, reference_names, trains_biases
@@ -33,12 +33,18 @@ REFERENCE_ACTIVATIONS = {
     "leaky_relu": lambda z, slope, xp: xp.where(z > 0, z, slope * z),
     "linear": lambda z, slope, xp: z,
     "softplus": lambda z, slope, xp: xp.log(1.0 + xp.exp(z)),
+    # torch.nn.functional.softmax's documented definition, exp(z_i) / Σ_j exp(z_j), over each
+    # sample's outputs (a row), written as it reads: no largest z subtracted
+    "softmax": lambda z, slope, xp: xp.exp(z) / xp.sum(xp.exp(z), axis=1, keepdims=True),
 }
 
 REFERENCE_LOSSES = {
     "squared_error": lambda a, y, xp: (a - y) ** 2,
     "half_squared_error": lambda a, y, xp: 0.5 * (a - y) ** 2,
     "binary_cross_entropy": lambda a, y, xp: -(y * xp.log(a) + (1.0 - y) * xp.log(1.0 - a)),
+    # torch.nn.CrossEntropyLoss with class probabilities as targets, per sample: -Σ_c y_c log a_c
+    # (the sum over c is reference_cost's, over the outputs)
+    "cross_entropy": lambda a, y, xp: -(y * xp.log(a)),
 }
 
 KINKED = ("relu", "leaky_relu")  # derivative 0 (relu) or the slope (leaky) at z = 0; kept away
@@ -123,6 +129,13 @@ def step_data(spec, number):
     if spec.mode == "stochastic":
         index = (number - 1) % len(spec.inputs)
         return x[index:index + 1], y[index:index + 1]
+    if spec.mode == "minibatch":
+        # as torch.utils.data.DataLoader(data, batch_size=k) batches them: no shuffling, the last
+        # batch smaller (drop_last=False); each epoch the same batches again
+        k, n = spec.batch_size, len(x)
+        epoch = [list(range(start, min(start + k, n))) for start in range(0, n, k)]
+        index = epoch[(number - 1) % len(epoch)]
+        return x[index], y[index]
     return x, y
 
 
@@ -144,7 +157,7 @@ def assume_well_posed(theta, spec, x, y, kink_margin=1e-6, probability_margin=1e
     for name, z in zip(spec.activations, sums):
         if name in KINKED:
             admit(np.all(np.abs(z) >= kink_margin))
-    if spec.loss == "binary_cross_entropy":
+    if spec.loss in ("binary_cross_entropy", "cross_entropy"):
         admit(np.all((outs[-1] > probability_margin) & (outs[-1] < 1 - probability_margin)))
     admit(np.isfinite(cost) and all(np.all(np.isfinite(z)) for z in sums + outs))
     if max_cost is not None:
@@ -180,20 +193,31 @@ probabilities = st.floats(0.0, 1.0, allow_nan=False, allow_infinity=False)
 def specs(draw, activation=None, loss=None, mode=None, min_samples=1, max_samples=4, steps=3,
           max_layers=3, max_width=3, max_rate=0.5):
     """A small Spec: 1-3 layers of width 1-3, 1-4 samples, weights and inputs in [-2, 2], targets
-    in [0, 1]. `activation`, if given, is used by at least one layer (a hidden one for
-    cross-entropy, whose output layer must be sigmoid)."""
+    in [0, 1]. `activation`, if given, is used by at least one layer (a hidden one where the loss
+    fixes the output's: sigmoid for binary cross-entropy, softmax for cross-entropy). A softmax
+    output (drawn at times, or fixed so) has 2 or more outputs; cross-entropy's targets sum to 1,
+    one-hot or probabilities."""
     loss = loss or draw(st.sampled_from(LOSS_NAMES))
-    cross_entropy = loss == "binary_cross_entropy"
-    low = 2 if cross_entropy and activation not in (None, "sigmoid") else 1
+    distribution = LOSSES[loss].needs_distribution
+    if distribution or activation == "softmax":
+        output = "softmax"
+    elif loss == "binary_cross_entropy":
+        output = "sigmoid"
+    else:
+        output = "softmax" if activation is None and draw(st.integers(0, 4)) == 0 else None
+    hidden = activation if activation != "softmax" else None
+    low = 2 if output and hidden not in (None, output) else 1
     n_layers = draw(st.integers(low, max_layers))
     layers = draw(st.lists(st.integers(1, max_width), min_size=n_layers + 1, max_size=n_layers + 1))
-    activations = draw(st.lists(st.sampled_from(ACTIVATION_NAMES), min_size=n_layers,
+    if output == "softmax":
+        layers[-1] = max(2, layers[-1])
+    activations = draw(st.lists(st.sampled_from(ELEMENTWISE), min_size=n_layers,
                                 max_size=n_layers))
-    if cross_entropy:
-        activations[-1] = "sigmoid"
-    if activation is not None:
-        last = n_layers - 2 if cross_entropy and activation != "sigmoid" else n_layers - 1
-        activations[draw(st.integers(0, last))] = activation
+    if output:
+        activations[-1] = output
+    if hidden is not None:
+        last = n_layers - 2 if output and hidden != output else n_layers - 1
+        activations[draw(st.integers(0, last))] = hidden
     shapes = list(zip(layers[1:], layers[:-1]))
     seeded = draw(st.booleans())
     network = {}
@@ -210,14 +234,26 @@ def specs(draw, activation=None, loss=None, mode=None, min_samples=1, max_sample
     n_samples = draw(st.integers(min_samples, max_samples))
     inputs = [[draw(values) for _ in range(layers[0])] for _ in range(n_samples)]
     targets = [[draw(probabilities) for _ in range(layers[-1])] for _ in range(n_samples)]
+    if distribution:
+        for row in targets:
+            if draw(st.booleans()):  # one-hot
+                row[:] = [0.0] * len(row)
+                row[draw(st.integers(0, len(row) - 1))] = 1.0
+            else:
+                row[:] = [value + 0.01 for value in row]
+                row[:] = [value / sum(row) for value in row]
+    mode = mode or draw(st.sampled_from(MODES))
+    if mode == "minibatch":
+        network["batch_size"] = draw(st.integers(1, n_samples))
     return Spec(
         layers=layers, inputs=inputs, targets=targets, activations=activations, loss=loss,
         update_biases=draw(st.booleans()), leaky_slope=draw(st.floats(0.0, 0.5)),
-        mode=mode or draw(st.sampled_from(MODES)), learning_rate=draw(st.floats(0.01, max_rate)),
+        mode=mode, learning_rate=draw(st.floats(0.01, max_rate)),
         steps=steps, gradient_check=False, **network)
 
 
 COMBINATIONS = [(a, l) for a in ACTIVATION_NAMES for l in LOSS_NAMES]
+ELEMENTWISE = [name for name in ACTIVATION_NAMES if not activation(name).of_layer]
 
 # Every optimizer (tests/test_optimizers.py checks their numbers), for the tests of the three ways
 # to run a step.
@@ -522,7 +558,7 @@ def test_init_seed_draws_the_documented_weights(seed, layers, init_biases):
         assert first.network.biases is None
 
 
-@pytest.mark.parametrize("mode", ["batch", "stochastic"])
+@pytest.mark.parametrize("mode", ["batch", "stochastic", "minibatch"])
 def test_the_trace_command_agrees_with_autograd(tmp_path, mode):
     """`backprop-xl trace` of a random network, read back from its CSV, against autograd."""
     import csv
@@ -531,6 +567,7 @@ def test_the_trace_command_agrees_with_autograd(tmp_path, mode):
 
     spec = Spec(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="half_squared_error",
                 init_seed=11, init_biases=True, mode=mode, learning_rate=0.3, steps=25,
+                batch_size=2 if mode == "minibatch" else None,  # batches of 2, then 1
                 inputs=[[0.5, -1.0, 2.0], [1.5, 0.2, -0.7], [-0.3, 0.8, 0.1]],
                 targets=[[0.2, 0.9], [0.7, 0.1], [0.5, 0.5]])
     spec_file = tmp_path / "random.toml"
@@ -645,7 +682,8 @@ def test_numbered_forms_are_the_named_functions():
     from backprop_xl import functions
 
     z = np.array([-800.0, -3.0, -0.0, 0.0, 0.5, 40.0, 800.0])
-    for code, name in enumerate(ACTIVATION_NAMES):
+    for name in ELEMENTWISE:  # softmax is the step's, a layer at a time
+        code = ACTIVATION_NAMES.index(name)
         f = functions.activation(name, 0.25)
         a = f.value(z)
         assert [functions.activation_value(code, v, 0.25) for v in z] == a.tolist(), name

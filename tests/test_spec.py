@@ -79,6 +79,52 @@ BAD = [
 ]
 
 
+CLASSIFIER = """
+title = "three classes"
+loss = "cross_entropy"
+mode = "minibatch"
+batch_size = 2
+[network]
+layers = [2, 3]
+activation = "softmax"
+init = { seed = 1 }
+[data]
+inputs = [[0, 1], [1, 0], [1, 1]]
+targets = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+"""
+
+
+def classifier(old, new):
+    assert old in CLASSIFIER
+    return CLASSIFIER.replace(old, new)
+
+
+BAD += [
+    ("softmax on a hidden layer", classifier('layers = [2, 3]\nactivation = "softmax"',
+                                             'layers = [2, 3, 3]\nactivation = "softmax"'),
+     "network.activations"),
+    ("softmax over one output", classifier("layers = [2, 3]", "layers = [2, 1]").replace(
+        "[[1, 0, 0], [0, 1, 0], [0, 0, 1]]", "[[1], [1], [1]]"), "network.activations"),
+    ("cross_entropy without softmax", classifier('activation = "softmax"',
+                                                 'activation = "sigmoid"'), "network.activations"),
+    ("cross_entropy targets not summing to 1", classifier("[0, 0, 1]]", "[0, 0.5, 0.4]]"),
+     "data.targets"),
+    ("cross_entropy negative target", classifier("[0, 0, 1]]", "[-0.5, 0.5, 1]]"),
+     "data.targets"),
+    ("minibatch without batch_size", classifier("batch_size = 2\n", ""), "batch_size"),
+    ("batch_size zero", classifier("batch_size = 2", "batch_size = 0"), "batch_size"),
+    ("batch_size over the samples", classifier("batch_size = 2", "batch_size = 4"), "batch_size"),
+    ("batch_size not whole", classifier("batch_size = 2", "batch_size = 1.5"), "batch_size"),
+    ("batch_size in batch mode", classifier('mode = "minibatch"', 'mode = "batch"'),
+     "batch_size"),
+]
+
+
+def test_the_classifier_example_loads():
+    spec = Spec.from_toml(CLASSIFIER)
+    assert (spec.step_samples, spec.cycles_batches, spec.uneven_batches) == (2, True, True)
+
+
 @pytest.mark.parametrize("text, key", [case[1:] for case in BAD], ids=[case[0] for case in BAD])
 def test_bad_spec_names_the_key(text, key):
     with pytest.raises(SpecError) as caught:
@@ -104,10 +150,13 @@ EVERY_KEY = [  # between them, every key a spec can hold, each away from its def
     Spec(title="every key, drawn", loss="binary_cross_entropy", gradient_check=False,
          layers=[2, 3, 1], activations=["relu", "sigmoid"], init_seed=5, init_biases=True,
          inputs=[[1, 0]], targets=[[1]]),
+    Spec(title="a classifier in mini-batches", loss="cross_entropy", mode="minibatch",
+         batch_size=2, layers=[2, 3, 2], activations=["tanh", "softmax"], init_seed=6,
+         inputs=[[1, 0], [0, 1], [1, 1]], targets=[[1, 0], [0, 1], [0.25, 0.75]]),
 ]
 
 
-@pytest.mark.parametrize("spec", EVERY_KEY, ids=["weights", "drawn"])
+@pytest.mark.parametrize("spec", EVERY_KEY, ids=["weights", "drawn", "minibatch"])
 def test_the_commented_toml_of_every_key_loads_back(spec):
     text = spec.to_toml()
     assert Spec.from_toml(text) == spec

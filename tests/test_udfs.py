@@ -60,17 +60,20 @@ def test_bp_step_with_another_activation_and_loss_is_the_engines():
 
 
 def network_step(activation, loss="squared_error", slope=0.01):
-    """One batch step of a 2-3-2 network over three samples, with biases."""
-    spec = Spec(layers=[2, 3, 2], activations=[activation, activation], leaky_slope=slope,
+    """One batch step of a 2-3-2 network over three samples, with biases; softmax on the output
+    layer only, over tanh."""
+    hidden = "tanh" if activation == "softmax" else activation
+    spec = Spec(layers=[2, 3, 2], activations=[hidden, activation], leaky_slope=slope,
                 weights=[[[0.3, -0.8], [1.1, 0.2], [-0.5, 0.9]],
                          [[0.7, -0.4, 0.6], [-1.2, 0.5, 0.1]]],
                 biases=[[0.1, -0.2, 0.05], [0.3, -0.1]],
                 inputs=[[0.5, -1.5], [2.0, 0.3], [-0.7, 0.0]],
-                targets=[[0.2, 0.9], [0.6, 0.1], [0.4, 0.5]], loss=loss, steps=1)
+                targets=([[0.2, 0.8], [1.0, 0.0], [0.4, 0.6]] if loss == "cross_entropy" else
+                         [[0.2, 0.9], [0.6, 0.1], [0.4, 0.5]]), loss=loss, steps=1)
     return next(engine.run(spec))
 
 
-@pytest.mark.parametrize("name", ACTIVATION_NAMES)
+@pytest.mark.parametrize("name", [name for name in ACTIVATION_NAMES if name != "softmax"])
 def test_activate_and_derivative_over_ranges_are_the_engines(name):
     step = network_step(name, slope=0.05)
     for layer, z in enumerate(step.z):
@@ -79,6 +82,27 @@ def test_activate_and_derivative_over_ranges_are_the_engines(name):
     z = float(step.z[0][0, 0])  # a single cell gives a single number
     assert udfs.BP_ACTIVATE(z, name, 0.05) == float(step.a[1][0, 0])
     assert udfs.BP_DERIVATIVE(z, name, 0.05) == float(step.da_dz[0][0, 0])
+
+
+def test_softmax_over_a_range_is_the_engines_row_by_row():
+    step = network_step("softmax")
+    assert udfs.BP_ACTIVATE(step.z[1], "softmax") == step.a[2].tolist()
+    # torch.nn.functional.softmax's definition, exp(z_i) / Σ_j exp(z_j), row by row
+    expected = np.exp(step.z[1]) / np.exp(step.z[1]).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(udfs.BP_ACTIVATE(step.z[1], "softmax"), expected, rtol=1e-15)
+    # sums whose exponentials overflow: e^1000 is inf, the shifted form is not
+    assert udfs.BP_ACTIVATE([[1000.0, 0.0, -1000.0]], "softmax") == [[1.0, 0.0, 0.0]]
+    assert udfs.BP_ACTIVATE([[1000.0, 1000.0]], "softmax") == [[0.5, 0.5]]
+    assert udfs.BP_DERIVATIVE([[0.5, 1.0]], "softmax").startswith(
+        "#backprop_xl: activation: softmax has no da/dz of each cell")
+
+
+def test_cross_entropy_loss_is_the_engines_cost_and_torchs():
+    step = network_step("softmax", "cross_entropy")
+    assert udfs.BP_LOSS(step.a[-1], step.y, "cross_entropy") == step.loss
+    # torch.nn.CrossEntropyLoss with probability targets: mean over samples of -Σ y log a
+    expected = float(np.mean(-(step.y * np.log(step.a[-1])).sum(axis=1)))
+    assert step.loss == pytest.approx(expected, rel=1e-14)
 
 
 @pytest.mark.parametrize("loss", ["squared_error", "half_squared_error", "binary_cross_entropy"])
@@ -141,6 +165,23 @@ def test_bp_train_network_is_the_engines_for_xor_with_biases_in_both_modes():
     stochastic = explicit.with_overrides(mode="stochastic")
     assert udfs.BP_TRAIN_NETWORK(*arguments, "sigmoid", "squared_error", "stochastic", True,
                                  "all") == all_rows(stochastic)
+
+
+def test_bp_train_network_trains_a_softmax_classifier_in_mini_batches():
+    """mode as a whole number k: mini-batches of k samples, the engine's minibatch mode."""
+    spec = Spec(layers=[2, 3, 3], activations=["tanh", "softmax"], loss="cross_entropy",
+                weights=[[[0.1, -0.4], [0.8, 0.3], [-0.5, 0.2]],
+                         [[0.6, -0.9, 0.1], [0.2, 0.4, -0.3], [-0.7, 0.5, 0.9]]],
+                biases=[[0.1, 0.2, -0.1], [0.0, 0.3, -0.2]], mode="minibatch", batch_size=2,
+                inputs=[[0.5, -1.0], [1.0, 0.3], [-0.2, 0.8]],
+                targets=[[1, 0, 0], [0, 1, 0], [0, 0, 1]], learning_rate=0.5, steps=5)
+    arguments = ([spec.layers], flat(spec.weights), flat([spec.biases]), spec.inputs,
+                 spec.targets, spec.learning_rate, spec.steps, [["tanh", "softmax"]],
+                 "cross_entropy", 2.0)
+    assert udfs.BP_TRAIN_NETWORK(*arguments) == trace_rows(spec)
+    table = udfs.BP_TRAIN_NETWORK(*arguments, True, "all")
+    assert table == all_rows(spec)
+    assert [row[table[0].index("batch")] for row in table[1:]] == [2, 1, 2, 1, 2]
 
 
 def test_per_layer_activations_and_excel_shaped_values():
