@@ -19,8 +19,9 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from . import names
 from .names import (EXCEL_COLUMNS, EXCEL_FORMULA_LENGTH, a_key, bias_name, da_dz_key, dC_da_key,
-                    data_name, initial_name, weight_name, z_key)
+                    dC_dz_key, data_name, initial_name, weight_name, z_key)
 from .errors import SpecError
+from .kernels import batch_of, batches
 from .functions import (FD_STEP_NAME, LEAKY_SLOPE_NAME, LOSSES, activation,
                         excel_relative_difference)
 from .spec import Spec
@@ -56,6 +57,7 @@ CHART_LINES = 8  # parameters a chart shows at most, each in a colour of its own
 CHARTS = 8  # charts at most: of more parameters than CHARTS * CHART_LINES, the first are charted
 HEADER_CHARACTERS = 14  # a header longer than this breaks into lines (see Column.heading)
 QUANTITY_FORMAT = "0.000000"  # the number format of a quantity's cells (workbook.py: SMALL)
+ACCURACY_FORMAT = "0.0%"
 THRESHOLD_NAME = "gradient_check_threshold"  # the cell of spec.gradient_check_threshold
 # The optimizer's hyperparameters, each a yellow cell named by its key in the spec's [optimizer]
 # table (spec.OPTIMIZER_KEYS), with its label and its symbol in the headers. nesterov has no cell:
@@ -82,6 +84,11 @@ GROUP_BREAK_STEPS = 50
 WORDS = {
     "step": "the step number",
     "sample": "which sample the step trains on: samples 1 to {n} in order, cycling",
+    "batch_sample": ("the first sample of the step's batch: batches of {k} samples in order, "
+                     "then from sample 1 again"),
+    "batch_size": ("how many samples the batch has: {k}, but {last} in an epoch's last batch; "
+                   "its groups past that compute on the next samples and count in no mean"),
+    "batch_size_even": "how many samples the batch has: {k} in every batch",
     "input": "the sample's inputs, looked up on the Data sheet",
     "target": "the sample's targets",
     "weight": ("the weight at the start of the step: its initial value in step 1, then the "
@@ -96,6 +103,14 @@ WORDS = {
     "hidden_dC_da": ("for a hidden neuron, how the cost changes with its activation: through every "
                      "neuron of the layer above it, each weight times that neuron's dC/da·da/dz"),
     "da_dz": "how the activation changes with the sum",
+    "softmax_dC_dz": ("how the cost changes with a softmax neuron's sum: each a of the layer "
+                      "depends on every z of it (da_j/dz_j = a_j(1 − a_j), da_k/dz_j = −a_k·a_j), "
+                      "so dC/dz_j = Σ_k dC/da_k·da_k/dz_j, which comes to a_j(dC/da_j − Σ_k "
+                      "dC/da_k·a_k), the Jacobian product, one formula per output"),
+    "softmax_hidden_dC_da": ("for a neuron below the softmax layer, how the cost changes with its "
+                             "activation: each weight above it times that neuron's dC/dz"),
+    "softmax_gradient": "a softmax neuron's weight's gradient: dC/dz times dz/dw",
+    "softmax_bias_gradient": "a softmax neuron's bias's gradient: dz/db = 1, so just dC/dz",
     "dz_dw_single": "how the sum changes with the weight: the input",
     "dz_dw": "how the sum changes with a weight: what that weight multiplies",
     "gradient": "the gradient, by the chain rule: the product of the three factors",
@@ -103,6 +118,10 @@ WORDS = {
                            "the factor dz/dw"),
     "bias_gradient": "a bias's gradient: dz/db = 1, so just dC/da·da/dz",
     "mean_cost": "the step's cost: the mean over the samples",
+    "correct": ("1 if the sample's largest output (the first of equals) is its true class, the "
+                "one with the largest target, else 0"),
+    "accuracy": ("the step's accuracy: the share of its samples whose largest output is their "
+                 "true class"),
     "mean_gradient": "the step's gradient: the mean of the samples' gradients",
     "update": "the updated parameter, one step down the gradient",
     "velocity": ("momentum's velocity: the gradient plus μ times the previous step's velocity (0 "
@@ -373,13 +392,39 @@ class Layout:
         name = data_name("input", k, self.spec.layers[0])
         if self.spec.cycles_samples:
             return r[names.input_key(k)]
-        return f"INDEX({name},{sample + 1})" if self.step_samples > 1 else name
+        return self._data_ref(r, sample, name)
 
     def target_ref(self, r: Row, sample: int, j: int) -> str:
         name = data_name("target", j, self.spec.layers[-1])
         if self.spec.cycles_samples:
             return r[names.target_key(j)]
-        return f"INDEX({name},{sample + 1})" if self.step_samples > 1 else name
+        return self._data_ref(r, sample, name)
+
+    def _data_ref(self, r: Row, sample: int, name: str) -> str:
+        """Group `sample`'s entry of the named data column: the group's own sample in batch mode,
+        in minibatch mode the batch's first sample plus the group's place, past the last sample
+        (an unused group of an uneven epoch's last batch) from the first again."""
+        if self.step_samples == 1:
+            return name
+        if not self.spec.cycles_batches:
+            return f"INDEX({name},{sample + 1})"
+        first = r[names.SAMPLE_KEY]
+        if sample == 0:
+            return f"INDEX({name},{first})"
+        if self.spec.uneven_batches:
+            before = f"{first}+{sample - 1}" if sample > 1 else first  # the sample before, 0-based
+            return f"INDEX({name},MOD({before},{self.spec.n_samples})+1)"
+        return f"INDEX({name},{first}+{sample})"
+
+    def mean_formula(self, r: Row, terms: list[str]) -> str:
+        """The mean of one number per group (a cell or a parenthesised expression): the AVERAGE
+        of all, or where an epoch's last batch is smaller, the groups it uses over its size."""
+        if not self.spec.uneven_batches:
+            return f"AVERAGE({','.join(terms)})"
+        size = r[names.BATCH_KEY]
+        counted = [terms[0]] + [f"IF({size}>={s + 1},{term},0)"
+                                for s, term in enumerate(terms) if s > 0]
+        return f"({'+'.join(counted)})/{size}"
 
     def activation_ref(self, r: Row, sample: int, layer: int, k: int) -> str:
         """What weight w{layer}_{j}_{k} multiplies: input k, or activation k of the layer below."""
@@ -430,24 +475,27 @@ class Layout:
         costs = []
         for sample in self.group_samples():
             suffix = self.suffix(sample)
-            values = {}
-            for j in range(1, self.spec.layers[layer] + 1):
-                if j == neuron:
-                    z = self.sum_formula(r, sample, layer, j, replace)
-                    values[j] = self.activations[layer - 1].excel_value(f"({z})")
-                else:
-                    values[j] = r[a_key(layer, j, suffix)]
+            f, width = self.activations[layer - 1], self.spec.layers[layer]
+            if f.of_layer:  # every a of the layer moves with the neuron's z
+                zs = [f"({self.sum_formula(r, sample, layer, j, replace)})" if j == neuron
+                      else r[z_key(layer, j, suffix)] for j in range(1, width + 1)]
+                values = dict(enumerate(f.excel_values(zs), start=1))
+            else:
+                values = {j: f.excel_value(f"({self.sum_formula(r, sample, layer, j, replace)})")
+                          if j == neuron else r[a_key(layer, j, suffix)]
+                          for j in range(1, width + 1)}
             for above in range(layer + 1, self.depth + 1):
-                below = values
-                values = {}
+                below, zs = values, []
                 for j in range(1, self.spec.layers[above] + 1):
                     terms = [f"{self.weight_ref(r, above, j, k)}*({below[k]})" for k in below]
                     bias = self.bias_ref(r, above, j)
-                    z = "+".join(terms + ([bias] if bias else []))
-                    values[j] = self.activations[above - 1].excel_value(f"({z})")
+                    zs.append("(" + "+".join(terms + ([bias] if bias else [])) + ")")
+                values = dict(enumerate(self.activations[above - 1].excel_values(zs), start=1))
             costs.append(self.cost_formula(r, sample, [f"({values[j]})" for j in sorted(values)]))
         if len(costs) == 1:
             return costs[0]
+        if self.spec.uneven_batches:
+            return self.mean_formula(r, [f"({c})" for c in costs])
         return f"({'+'.join(f'({c})' for c in costs)})/{len(costs)}"
 
     # --- the cost curve C(w) of a one-parameter run ----------------------------------------------
@@ -477,15 +525,15 @@ class Layout:
     def cost_curve(self) -> bool:
         """Whether the workbook draws the cost curve C(w) with the steps on it: a run of one
         trained parameter (the seed lesson) whose curve_cost formula fits in a cell."""
-        if len(self.parameters) != 1:
+        if len(self.parameters) != 1 or self.spec.cycles_batches:
             return False
         longest = "XFD1048576"  # no cell's address is longer
         return len(self.curve_cost(longest)) + 1 <= EXCEL_FORMULA_LENGTH
 
     def chart_count(self) -> int:
-        """The charts beside the table: the cost and parameters' (chart_groups), and the cost
-        curve's where there is one."""
-        return len(self.chart_groups()) + self.cost_curve
+        """The charts beside the table: a classifier's cost and accuracy, the cost and
+        parameters' (chart_groups), and the cost curve's where there is one."""
+        return self.spec.classifies + len(self.chart_groups()) + self.cost_curve
 
     def _longest_check_formula(self) -> int:
         positions = {key: index for index, key in enumerate(self._probe_keys())}
@@ -495,12 +543,12 @@ class Layout:
 
     def _probe_keys(self) -> list[str]:
         # Every key a formula can name, to measure formulas before the columns exist.
-        keys = ["step"] + self.parameters
+        keys = ["step", names.SAMPLE_KEY, names.BATCH_KEY] + self.parameters
         keys += [names.input_key(k) for k in range(1, self.spec.layers[0] + 1)]
         keys += [names.target_key(j) for j in range(1, self.spec.layers[-1] + 1)]
         for sample in self.group_samples():
             for layer in range(1, self.depth + 1):
-                keys += [a_key(layer, j, self.suffix(sample))
+                keys += [key(layer, j, self.suffix(sample)) for key in (z_key, a_key)
                          for j in range(1, self.spec.layers[layer] + 1)]
         return keys
 
@@ -514,6 +562,8 @@ class Layout:
         for sample in self.group_samples():
             columns += self._forward_columns(sample)
             columns.append(self._cost_column(sample))
+            if self.spec.classifies:
+                columns.append(self._correct_column(sample))
             columns += self._backward_columns(sample)
         if self.step_samples > 1:
             columns += self._mean_columns()
@@ -528,17 +578,30 @@ class Layout:
         inputs and targets."""
         spec = self.spec
         columns = [Column("step", "step", None, WORDS["step"], None, "step", "0")]
+        n, k = spec.n_samples, spec.step_samples
+        if spec.cycles_batches:
+            epoch = batches(n, k)
+            last = batch_of(epoch, k, n)[1]
+            columns.append(Column(names.SAMPLE_KEY, "sample", None,
+                                  WORDS["batch_sample"].format(k=k),
+                                  lambda r: f"MOD({r['step']}-1,{epoch})*{k}+1", "step", "0"))
+            words = (WORDS["batch_size"].format(k=k, last=last) if spec.uneven_batches
+                     else WORDS["batch_size_even"].format(k=k))
+            columns.append(Column(names.BATCH_KEY, "batch", None, words,
+                                  lambda r: f"MIN({k},{n + 1}-{r[names.SAMPLE_KEY]})", "step",
+                                  "0"))
         if not self.spec.cycles_samples:
             return columns
-        n = spec.n_samples
-        columns.append(Column("sample", "sample", None, WORDS["sample"].format(n=n),
+        columns.append(Column(names.SAMPLE_KEY, "sample", None, WORDS["sample"].format(n=n),
                               lambda r: f"MOD({r['step']}-1,{n})+1", "step", "0"))
         for k, name in enumerate(names.input_names(spec.layers[0]), start=1):
             columns.append(Column(names.input_key(k), "i", None, WORDS["input"],
-                                  lambda r, name=name: f"INDEX({name},{r['sample']})", "step"))
+                                  lambda r, name=name: f"INDEX({name},{r[names.SAMPLE_KEY]})",
+                                  "step"))
         for j, name in enumerate(names.target_names(spec.layers[-1]), start=1):
             columns.append(Column(names.target_key(j), "y", None, WORDS["target"],
-                                  lambda r, name=name: f"INDEX({name},{r['sample']})", "step"))
+                                  lambda r, name=name: f"INDEX({name},{r[names.SAMPLE_KEY]})",
+                                  "step"))
         return columns
 
     def _parameter_columns(self) -> list[Column]:
@@ -561,8 +624,10 @@ class Layout:
                                                 + (" + b" if spec.has_biases else ""))
                 columns.append(Column(z, "z", definition, WORDS["sum_single" if one else "sum"],
                                       lambda r, l=layer, j=j: self.sum_formula(r, sample, l, j)))
+                zs = [z_key(layer, k, suffix) for k in range(1, spec.layers[layer] + 1)]
                 columns.append(Column(a, "a", f.symbol, WORDS["activation"].format(f=f.words),
-                                      lambda r, f=f, z=z: f.excel_value(r[z])))
+                                      lambda r, f=f, zs=zs, j=j: f.excel_values(
+                                          [r[z] for z in zs])[j - 1]))
         return columns
 
     def _cost_column(self, sample: int) -> Column:
@@ -576,6 +641,25 @@ class Layout:
         return Column(names.cost_key(suffix), "C", f"{'Σ ' if several else ''}{self.loss.symbol}",
                       words, lambda r: self.cost_formula(r, sample, [r[a] for a in activations]),
                       "loss")
+
+    def _correct_column(self, sample: int) -> Column:
+        """A classifier's 1 or 0: whether the sample's largest output is its true class (as
+        engine.Run.correct); with one sample a step, that is the step's accuracy."""
+        suffix, outputs = self.suffix(sample), range(1, self.spec.layers[-1] + 1)
+
+        def formula(r: Row) -> str:
+            a = [r[a_key(self.depth, j, suffix)] for j in outputs]
+            y = [self.target_ref(r, sample, j) for j in outputs]
+            largest = f"MAX({','.join(a)})"
+            chosen = y[-1]  # the target of the first largest output
+            for a_j, y_j in reversed(list(zip(a[:-1], y[:-1]))):
+                chosen = f"IF({a_j}={largest},{y_j},{chosen})"
+            return f"IF({chosen}>=MAX({','.join(y)}),1,0)"
+        if self.step_samples > 1:
+            return Column(names.correct_key(suffix), "correct", None, WORDS["correct"], formula,
+                          "loss", "0")
+        return Column(names.ACCURACY_KEY, "accuracy", None, WORDS["accuracy"], formula, "loss",
+                      "0")
 
     def _backward_columns(self, sample: int) -> list[Column]:
         """The chain rule's factors and the gradients, from the output layer down."""
@@ -598,6 +682,14 @@ class Layout:
                     WORDS["output_dC_da"],
                     lambda r, a=a, j=j: self.loss.excel_derivative(r[a], self.target_ref(r, sample, j)),
                     "backward"))
+            elif self.activations[layer].of_layer:  # the layer above is a softmax
+                above = range(1, spec.layers[layer + 1] + 1)
+                columns.append(Column(
+                    dC_da_key(layer, j, suffix), "dC/da", "Σ w·dC/dz",
+                    WORDS["softmax_hidden_dC_da"],
+                    lambda r, l=layer, j=j, above=above: "+".join(
+                        f"{self.weight_ref(r, l + 1, k, j)}*{r[dC_dz_key(l + 1, k, suffix)]}"
+                        for k in above), "backward"))
             else:
                 above = range(1, spec.layers[layer + 1] + 1)
                 columns.append(Column(
@@ -605,19 +697,37 @@ class Layout:
                     lambda r, l=layer, j=j, above=above: "+".join(
                         f"{self.weight_ref(r, l + 1, k, j)}*{r[dC_da_key(l + 1, k, suffix)]}*"
                         f"{r[da_dz_key(l + 1, k, suffix)]}" for k in above), "backward"))
+            if f.of_layer:
+                columns.append(self._softmax_dC_dz_column(sample, layer, j))
+                continue
             columns.append(Column(da_dz_key(layer, j, suffix), "da/dz", f.derivative_symbol,
                                   WORDS["da_dz"],
                                   lambda r, f=f, z=z, a=a: f.excel_derivative(r[z], r[a]),
                                   "backward"))
         return columns
 
+    def _softmax_dC_dz_column(self, sample: int, layer: int, j: int) -> Column:
+        """dC/dz of neuron j of a softmax layer: a_j(dC/da_j − Σ_k dC/da_k·a_k), the sum in neuron
+        order, as the engine's step takes it (kernels._backward)."""
+        suffix, width = self.suffix(sample), self.spec.layers[layer]
+
+        def formula(r: Row) -> str:
+            weighted = "+".join(f"{r[dC_da_key(layer, k, suffix)]}*{r[a_key(layer, k, suffix)]}"
+                                for k in range(1, width + 1))
+            return (f"{r[a_key(layer, j, suffix)]}*({r[dC_da_key(layer, j, suffix)]}-"
+                    f"({weighted}))")
+        return Column(dC_dz_key(layer, j, suffix), "dC/dz", self.activations[layer - 1]
+                      .derivative_symbol, WORDS["softmax_dC_dz"], formula, "backward")
+
     def _gradient_columns(self, sample: int, layer: int) -> list[Column]:
         """dz/dw and dC/dw of each weight of `layer`, and dC/db of each bias that trains."""
         spec, suffix, one = self.spec, self.suffix(sample), self.single_neuron
         chain_rule = spec.gradient == "chain_rule"
         columns = []
+        softmax = self.activations[layer - 1].of_layer
         for j in range(1, spec.layers[layer] + 1):
             dC_da, da_dz = dC_da_key(layer, j, suffix), da_dz_key(layer, j, suffix)
+            dC_dz = dC_dz_key(layer, j, suffix)
             for k in range(1, spec.layers[layer - 1] + 1):
                 w = weight_name(layer, j, k)
                 dz_dw = names.dz_dw_key(w, suffix)
@@ -626,7 +736,13 @@ class Layout:
                     WORDS["dz_dw_single" if one else "dz_dw"],
                     lambda r, k=k: self.activation_ref(r, sample, layer, k), "backward",
                     parameter=w))
-                if chain_rule:
+                if softmax and chain_rule:  # no da/dz of its own: dC/dz
+                    definition, words = "dC/dz·dz/dw", WORDS["softmax_gradient"]
+                    formula = lambda r, dC_dz=dC_dz, dz_dw=dz_dw: f"{r[dC_dz]}*{r[dz_dw]}"
+                elif softmax:
+                    definition, words = "dC/dz (as on screen)", WORDS["gradient_on_screen"]
+                    formula = lambda r, dC_dz=dC_dz: r[dC_dz]
+                elif chain_rule:
                     definition, words = "dC/da·da/dz·dz/dw", WORDS["gradient"]
                     formula = (lambda r, dC_da=dC_da, da_dz=da_dz, dz_dw=dz_dw:
                                f"{r[dC_da]}*{r[da_dz]}*{r[dz_dw]}")
@@ -635,7 +751,13 @@ class Layout:
                     formula = lambda r, dC_da=dC_da, da_dz=da_dz: f"{r[dC_da]}*{r[da_dz]}"
                 columns.append(Column(names.gradient_key(w, suffix), "dC/dw", definition, words,
                                       formula, "backward", parameter=w))
-            if spec.trains_biases:
+            if spec.trains_biases and softmax:
+                b = bias_name(layer, j)
+                columns.append(Column(
+                    names.gradient_key(b, suffix), "dC/db", "dC/dz",
+                    WORDS["softmax_bias_gradient"], lambda r, dC_dz=dC_dz: r[dC_dz], "backward",
+                    parameter=b))
+            elif spec.trains_biases:
                 b = bias_name(layer, j)
                 columns.append(Column(
                     names.gradient_key(b, suffix), "dC/db", "dC/da·da/dz", WORDS["bias_gradient"],
@@ -644,15 +766,20 @@ class Layout:
         return columns
 
     def _mean_columns(self) -> list[Column]:
-        """Batch mode with several samples: the step's cost and gradients, means over them."""
+        """Batch and minibatch mode: the step's cost and gradients, means over its samples."""
         suffixes = [self.suffix(sample) for sample in self.group_samples()]
         columns = [Column(names.cost_key(), "C", "mean", WORDS["mean_cost"],
-                          lambda r: "AVERAGE(" + ",".join(
-                              r[names.cost_key(s)] for s in suffixes) + ")", "loss")]
+                          lambda r: self.mean_formula(r, [r[names.cost_key(s)] for s in suffixes]),
+                          "loss")]
+        if self.spec.classifies:
+            columns.append(Column(names.ACCURACY_KEY, "accuracy", "mean", WORDS["accuracy"],
+                                  lambda r: self.mean_formula(
+                                      r, [r[names.correct_key(s)] for s in suffixes]),
+                                  "loss", ACCURACY_FORMAT))
         columns += [Column(names.gradient_key(name), f"dC/d{name[0]}", "mean",
                            WORDS["mean_gradient"],
-                           lambda r, name=name: "AVERAGE(" + ",".join(
-                               r[names.gradient_key(name, s)] for s in suffixes) + ")",
+                           lambda r, name=name: self.mean_formula(
+                               r, [r[names.gradient_key(name, s)] for s in suffixes]),
                            "backward", parameter=name)
                     for name in self.parameters]
         return columns
@@ -807,6 +934,8 @@ class Layout:
                       "leaves out the factor dz/dw = i. The chain rule needs all three factors, "
                       "dC/dw = dC/da·da/dz·dz/dw; without i the gradient, and every weight after "
                       "the first, comes out wrong."]
+        if self.activations[-1].of_layer:
+            lines += ["", *self.softmax_notes()]
         if self.mazur_names:
             lines += ["", "In brackets in the labels and the chart legends, and in the notes of "
                       "the headers: the names of Mazur's \"A Step by Step Backpropagation "
@@ -822,6 +951,18 @@ class Layout:
                   "another number of steps, keeping what you edited: backprop-xl regenerate "
                   "BOOK.xlsx --steps N (BOOK.xlsx: this workbook)."]
         return lines
+
+    def softmax_notes(self) -> list[str]:
+        """Why a softmax output's dC/dz is one formula per output, and what it comes to with
+        cross-entropy (one paragraph)."""
+        words = ("The softmax output: each a = e^z/Σ e^z depends on every z of the layer, so "
+                 "there is no da/dz column; dC/dz = a(dC/da − Σ dC/da·a) adds up every path from "
+                 "z to the cost (the Jacobian product), and the weights' gradients are dC/dz·dz/dw.")
+        if self.loss.needs_distribution:
+            words += (" With cross-entropy, dC/da = −y/a, so dC/dz = a(−y/a + Σ y) = a − y, as "
+                      "the targets sum to 1: the columns compute the general formula and arrive "
+                      "at a − y (where no a is clipped).")
+        return [words]
 
     def cost_curve_notes(self) -> list[str]:
         """What the cost curve's chart shows, in words (one paragraph)."""

@@ -38,6 +38,7 @@ from . import names
 from .layout import (COMPARE_SHEET, HYPERPARAMETERS, RUN_SPEC_SHEET, SPEC_MARKER, SPEC_SHEET,
                      THRESHOLD_NAME, Layout, run_sheet)
 from .names import EXCEL_COLUMNS, bias_name, initial_name, weight_name
+from .network_picture import PICTURE_STEP_NAME
 from .spec import EXCEL_ROWS, Spec
 
 # Inflated sizes. A part read whole (the workbook part, styles, strings, properties; and every
@@ -250,10 +251,12 @@ def current_spec(book, source: str) -> Spec:
 
 class Contents(NamedTuple):
     """What a workbook describes now: one run (runs None); or a comparison, the spec `compare`
-    was given (its title) and its runs."""
+    was given (its title) and its runs. `picture_step`: the step of a run's network picture
+    (picture_step below), None for the last."""
 
     spec: Spec
     runs: list[Spec] | None = None
+    picture_step: float | None = None
 
 
 def contents(book, source: str) -> Contents:
@@ -261,7 +264,23 @@ def contents(book, source: str) -> Contents:
     if is_comparison(book):
         return Contents(embedded_spec(book, source),
                         [spec for _, spec in comparison_runs(book, source)])
-    return Contents(current_spec(book, source))
+    spec = current_spec(book, source)
+    return Contents(spec, picture_step=picture_step(book, spec, source))
+
+
+def picture_step(book, spec: Spec, source: str) -> float | None:
+    """The yellow cell of the network's picture (network_picture.py) as the user left it, kept
+    as typed (its formulas take the step from it); None where it holds the run's last step, the
+    default, so that a run made longer or shorter shows its new last step, and where it is
+    missing (a workbook made before it, or of a network too large to draw) or holds no number
+    (regenerate then names it as a cell it would lose)."""
+    if definition(book, PICTURE_STEP_NAME) is None:
+        return None
+    try:
+        value = named_value(book, PICTURE_STEP_NAME, source)
+    except UserError:
+        return None
+    return None if value == spec.steps else value
 
 
 def is_comparison(book) -> bool:
@@ -305,8 +324,9 @@ def edited_spec(book, spec: Spec, source: str, scope: str | None = None) -> Spec
 
     n_in, n_out = spec.layers[0], spec.layers[-1]
     if layout.data_on_sheet:
-        inputs = [named_values(book, name, source, spec.n_samples, scope)
-                  for name in names.input_names(n_in)]
+        # standardized inputs: the numbers as given, not the standardized ones the steps read
+        given = names.raw_input_names(n_in) if spec.standardize else names.input_names(n_in)
+        inputs = [named_values(book, name, source, spec.n_samples, scope) for name in given]
         targets = [named_values(book, name, source, spec.n_samples, scope)
                    for name in names.target_names(n_out)]
     else:

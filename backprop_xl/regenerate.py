@@ -48,7 +48,7 @@ def current(path: Path) -> reader.Contents:
 def write(contents: reader.Contents, path: Path, force: bool = False) -> None:
     """The workbook of a run, or of a comparison."""
     if contents.runs is None:
-        workbook.write(contents.spec, path, force=force)
+        workbook.write(contents.spec, path, force=force, picture_step=contents.picture_step)
     else:
         comparison.write(contents.spec, contents.runs, path, force=force)
 
@@ -113,7 +113,8 @@ def prepare(path: Path, change: Callable[[Spec], Spec] = lambda spec: spec,
     now = current(path)
     # bad options are refused before anything is compared or written
     new = reader.Contents(change(now.spec),
-                          None if now.runs is None else [change(run) for run in now.runs])
+                          None if now.runs is None else [change(run) for run in now.runs],
+                          now.picture_step)
     for target in (path, backup_path(path)) if backup else (path,):
         check_writable(target, force=True)
     lost = would_lose(path, now)

@@ -32,6 +32,12 @@ as Excel moves a copied formula (openpyxl's Translator: references to its own an
 move along, names stay). Packed, so that the book is small whatever rows are sampled, and a row
 that one sample needs as values and the next as formulas is simply written twice.
 
+The Data sheet's formulas, where a run's inputs are standardized (datasheet.py), are checked the
+same way: each formula's text against the sheet's layout, its cached value against Python's
+number (the means, deviations and standardized inputs the engine trains on), and the means and
+deviations and sampled samples' rows recomputed by `formulas` from the cached values of the cells
+and names they read (not by LibreOffice, which recomputes the steps' rows only).
+
 Disagreements are kept up to SHOWN of each kind (layout, engine, formulas, libreoffice) and all
 are counted: a stale workbook of a million rows may disagree everywhere.
 
@@ -57,9 +63,10 @@ from openpyxl.formula.translate import Translator
 from openpyxl.utils.cell import range_boundaries
 from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
 
-from . import engine, names, progress, reader, recalc, tolerances
+from . import datasheet, engine, names, progress, reader, recalc, tolerances
+from .datasheet import DataSheet
 from .errors import UserError
-from .layout import HEADER_ROW, SHEET, Layout, is_spec_sheet
+from .layout import DATA_SHEET, HEADER_ROW, SHEET, Layout, is_spec_sheet
 from .names import OVERFLOW
 
 SAMPLED_ROWS = 200  # rows the evaluators recompute; a run of at most this many steps, every row
@@ -222,12 +229,77 @@ def verify(path: Path, libreoffice: bool = False) -> Report:
             report.steps += spec.steps
             samples = _check_rows(book, layout, sheet, source, report)
             tables.append((sheet, layout, samples, _named_cells(book, layout, sheet)))
+        # the runs of a comparison share one Data sheet
+        data = _check_data_sheet(book, runs[0][1], source, report)
         sheets = [name for name in book.sheetnames if not is_spec_sheet(name)]
     if not report.computed:  # each sampled row would start from the row before's nothing
         return report
     for sheet, layout, samples, named in tables:
         _recompute(sheet, layout, samples, named, sheets, libreoffice, report)
+    if data is not None:
+        _recompute_data(*data, report)
     return report
+
+
+def _check_data_sheet(book, spec, source: str, report: Report) -> tuple | None:
+    """The Data sheet's formulas (standardized inputs: datasheet.py) against their layout and
+    their cached values against Python's numbers, which the engine trains on ("engine"). Returns
+    what _recompute_data needs: the rows the evaluator recomputes (the means and deviations, and
+    sampled samples' rows) and the values of the names their formulas use; None when the sheet
+    holds no formulas."""
+    if not spec.standardize or DATA_SHEET not in book.sheetnames:
+        return None
+    layout = DataSheet(spec)
+    raw = names.raw_input_names(spec.layers[0])
+    sampled = set(sampled_steps(spec.n_samples))
+    rows = reader.sheet_rows(book, DATA_SHEET, source)
+    number, cells = next(rows, (math.inf, {}))
+    chosen, columns = [], {name: [] for name in raw}  # each raw column's cached values
+    computed = {}  # the means' and deviations' cached values, by name
+    quantities = {}  # (row, column), 0-based -> what the formula there computes
+    for row, wanted in layout.rows():
+        while number < row + 1:
+            number, cells = next(rows, (math.inf, {}))
+        held = cells if number == row + 1 else {}
+        statistics = row > spec.n_samples  # a mean's or deviation's row, or the note's
+        recomputed = statistics or row in sampled
+        for cell in wanted:
+            text, value = held.get(cell.column, EMPTY)
+            if cell.kind == datasheet.GIVEN and not statistics \
+                    and cell.column < layout.input_column:
+                columns[raw[cell.column - layout.raw_column]].append([value])
+            if cell.formula is None:
+                continue
+            address = xl_rowcol_to_cell(row, cell.column)
+            if recomputed:
+                quantities[row, cell.column] = cell.quantity
+            if text != cell.formula:
+                report.add(Disagreement(DATA_SHEET, address, cell.quantity, text, cell.formula,
+                                        "layout"))
+            if not _same_number(value, cell.value) and not close(QUANTITY, value, cell.value):
+                report.add(Disagreement(DATA_SHEET, address, cell.quantity, value, cell.value,
+                                        "engine"))
+            if statistics:
+                computed[cell.quantity] = value
+        if recomputed:
+            chosen.append((row + 1, {}, {column: held.get(column, EMPTY)
+                                         for column in {cell.column for cell in wanted}}))
+    return chosen, {**columns, **computed}, quantities
+
+
+def _recompute_data(rows: list, named: dict, quantities: dict, report: Report) -> None:
+    """The Data sheet's formulas of `rows` recomputed by the `formulas` evaluator, each from the
+    cached values of the cells and names it reads, against their cached values."""
+    try:
+        values = recalc.formulas_rows(rows, named, DATA_SHEET)
+    except ImportError:  # the lean install: _recompute has said so
+        return
+    for (number, _, cells), recomputed in zip(rows, values):
+        for index, value in recomputed.items():
+            cached = cells[index][1]
+            if not close(QUANTITY, cached, value):
+                report.add(Disagreement(DATA_SHEET, xl_rowcol_to_cell(number - 1, index),
+                                        quantities[number - 1, index], cached, value, "formulas"))
 
 
 def _recompute(sheet: str, layout: Layout, samples: dict, named: list, sheets: list[str],

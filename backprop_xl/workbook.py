@@ -27,12 +27,15 @@ from xlsxwriter.exceptions import XlsxWriterException
 from xlsxwriter.worksheet import Worksheet
 from xlsxwriter.utility import quote_sheetname, xl_col_to_name, xl_rowcol_to_cell
 
-from . import __version__, engine, names, progress
+from . import __version__, datasheet, engine, names, progress
+from .datasheet import DataSheet
 from .errors import UserError
 from .files import atomic_output
-from .layout import (DATA_SHEET, HEADER_ROW, OVERVIEW_SHEET, QUANTITY_FORMAT, SHEET, SPEC_MARKER,
-                     SPEC_SHEET, THRESHOLD_NAME, Layout)
+from .kernels import batches
+from .layout import (ACCURACY_FORMAT, DATA_SHEET, HEADER_ROW, OVERVIEW_SHEET, QUANTITY_FORMAT,
+                     SHEET, SPEC_MARKER, SPEC_SHEET, THRESHOLD_NAME, Layout)
 from .layout import COST_CURVE_SHEET, CURVE_POINTS, CURVE_TITLE
+from .network_picture import PICTURE_STEP_NAME, Picture, drawn
 from .names import OVERFLOW
 from .spec import Spec
 
@@ -72,6 +75,7 @@ AGREE = {"bg_color": "#C6EFCE", "font_color": "#006100"}
 # colours that tell apart (Okabe and Ito's, yellow made darker to show on white), the last four
 # dashed as well, for readers who tell fewer colours apart and for grey print.
 COST_LINE = {"color": "#C00000", "width": 2.25}
+ACCURACY_LINE = {"color": "#009E73", "width": 1.5}
 PARAMETER_LINES = [{"color": colour, "width": 1.5, **({"dash_type": "dash"} if dashed else {})}
                    for colour, dashed in (("#0072B2", False), ("#E69F00", False),
                                           ("#009E73", False), ("#CC79A7", False),
@@ -85,9 +89,10 @@ PHASE_COLOURS = {"step": "#D9D9D9", "parameters": "#BDD7EE", "forward": "#E2EFDA
 # The only functions our formulas call. None is one of the newer Excel functions that XlsxWriter
 # rewrites with an _xlfn. prefix, so its search for them, some 29 regular expressions run on every
 # formula and most of the writing time (docs/performance.md), can be skipped; tests hold the
-# bytes equal.
+# bytes equal. (AVERAGE and STDEVP, not the newer STDEV.P, also compute standardized inputs on
+# the Data sheet: datasheet.py.)
 FORMULA_FUNCTIONS = ("ABS", "AVERAGE", "EXP", "IF", "INDEX", "LN", "MAX", "MIN", "MOD", "SQRT",
-                     "TANH")
+                     "STDEVP", "TANH")
 
 
 class PlainFormulaWorksheet(Worksheet):
@@ -97,14 +102,18 @@ class PlainFormulaWorksheet(Worksheet):
         return formula[1:] if formula.startswith("=") else formula
 
 
-def write(spec: Spec, path: Path, force: bool = False, plain_formulas: bool = True) -> int | None:
+def write(spec: Spec, path: Path, force: bool = False, plain_formulas: bool = True,
+          picture_step: float | None = None) -> int | None:
     """Write `spec`'s run to `path`, atomically; refuse an existing file unless `force`.
     `plain_formulas=False` lets XlsxWriter prepare every formula itself (for comparison).
+    `picture_step`: the yellow cell of the network's picture (network_picture.py), as the user
+    left it (regenerate keeps it); None: the last step.
     Returns the first step whose numbers overflow to inf or NaN, None if none does."""
     layout = Layout(spec)  # refuses what a sheet cannot hold, before touching files
     with atomic_output(Path(path), force) as temporary:
         try:
-            return _write(layout, temporary, PlainFormulaWorksheet if plain_formulas else None)
+            return _write(layout, temporary, PlainFormulaWorksheet if plain_formulas else None,
+                          picture_step)
         except XlsxWriterException as error:
             raise UserError(f"cannot write {path}: {error}") from None
 
@@ -118,7 +127,8 @@ def overflow_note(step: int) -> str:
             f"{OVERFLOW} in Excel): the learning rate or the inputs are too large for this run")
 
 
-def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
+def _write(layout: Layout, path: Path, worksheet_class=None,
+           picture_step: float | None = None) -> int | None:
     """The workbook of `layout` at `path`; returns the first step whose numbers overflow, if one.
     XlsxWriter's constant_memory mode writes each sheet row by row, top down, once: so the side
     block beside the table is written row by row along with it."""
@@ -131,15 +141,18 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
     sheet = book.add_worksheet(SHEET, worksheet_class=worksheet_class)
     side_sheet = sheet if beside else overview
     label_column = len(layout.columns) + 1 if beside else 0
-    side, chart_row = _side_block(layout, book, styles, label_column)
+    positions = {column.key: index for index, column in enumerate(layout.columns)}
+    # the network's picture, first of the charts; none for a network too large to draw legibly
+    picture = Picture(layout, positions, picture_step) if drawn(layout) else None
+    side, chart_row, picture_row = _side_block(layout, book, styles, label_column, picture)
     _side_columns(side_sheet, label_column)
     set_up_steps_page(sheet, layout, beside, max(side), label_column)
     if overview:
         _overview_page(overview, side)
     write_header(sheet, layout, styles)
-    positions = {column.key: index for index, column in enumerate(layout.columns)}
     walk = Walk(layout, positions) if layout.cost_curve else None
-    first_overflow = write_steps(sheet, layout, styles, side if beside else None, walk)
+    first_overflow = write_steps(sheet, layout, styles, side if beside else None,
+                                 Watchers(each for each in (walk, picture) if each is not None))
 
     for row, cell in enumerate(layout.parameter_cells(), start=PARAMETER_ROW):
         address = xl_rowcol_to_cell(row, label_column + 1, row_abs=True, col_abs=True)
@@ -147,19 +160,35 @@ def _write(layout: Layout, path: Path, worksheet_class=None) -> int | None:
     if layout.data_on_sheet:
         write_data_sheet(book, layout.spec, styles)
     add_conditional_formats(sheet, layout, styles)
-    for offset, group in enumerate(layout.chart_groups()):
-        side_sheet.insert_chart(chart_row + offset * CHART_ROWS, label_column,
-                                _chart(book, layout, positions, group),
-                                {"x_scale": 1.0, "y_scale": 1.2})
+    charts = [_chart(book, layout, positions, group) for group in layout.chart_groups()]
+    if layout.spec.classifies:  # a classifier's cost and accuracy first
+        charts.insert(0, accuracy_chart(book, layout, positions))
     if walk is not None:  # below the others
-        side_sheet.insert_chart(chart_row + len(layout.chart_groups()) * CHART_ROWS, label_column,
-                                curve_chart(book, layout, positions),
+        charts.append(curve_chart(book, layout, positions))
+    for offset, chart in enumerate(charts):
+        side_sheet.insert_chart(chart_row + offset * CHART_ROWS, label_column, chart,
                                 {"x_scale": 1.0, "y_scale": 1.2})
+    if picture is not None:  # its yellow cell and under it the picture, above the other charts
+        # but made after them, so that they keep their numbers
+        address = xl_rowcol_to_cell(picture_row, label_column + 1, row_abs=True, col_abs=True)
+        book.define_name(PICTURE_STEP_NAME, f"={side_sheet.name}!{address}")
+        side_sheet.insert_chart(picture_row + 1, label_column, picture.chart(book))
     write_spec_sheet(book, layout.spec)
     if walk is not None:  # after the spec sheet, so that every other sheet keeps its number
         write_cost_curve_sheet(book, layout, styles, [walk])
+    if picture is not None:  # last, likewise
+        picture.write_sheet(book, styles, check)
     book.close()
     return first_overflow
+
+
+class Watchers(list):
+    """What sees every row write_steps writes (the cost curve's Walk, the network's Picture),
+    as one."""
+
+    def see(self, values) -> None:
+        for watcher in self:
+            watcher.see(values)
 
 
 def new_book(spec: Spec, path: Path, title: str | None = None,
@@ -283,6 +312,7 @@ def add_styles(book) -> dict:
         "0": book.add_format({"num_format": "0"}),
         QUANTITY_FORMAT: book.add_format({"num_format": QUANTITY_FORMAT}),
         "0.00E+00": book.add_format({"num_format": "0.00E+00"}),
+        ACCURACY_FORMAT: book.add_format({"num_format": ACCURACY_FORMAT}),
         "title": book.add_format({"bold": True, "font_size": 14}),
         "bold": book.add_format({"bold": True}),
         "input": book.add_format({"bg_color": "#FFF2CC", "border": 1, "font_color": "#1F4E79",
@@ -300,8 +330,10 @@ def add_styles(book) -> dict:
     return styles
 
 
-def _side_block(layout: Layout, book, styles, label_column: int):
-    """Cells to the right of the table, by row: (column, value, style); and the chart's row."""
+def _side_block(layout: Layout, book, styles, label_column: int, picture: Picture | None = None):
+    """Cells to the right of the table, by row: (column, value, style); the first row of the
+    charts but the network's picture; and the row of the picture's yellow cell, which has the
+    picture right under it (None without a picture)."""
     spec = layout.spec
     side: dict[int, list] = {}
 
@@ -309,7 +341,7 @@ def _side_block(layout: Layout, book, styles, label_column: int):
         side.setdefault(row, []).append((label_column + column, value, style))
 
     put(TITLE_ROW, 0, spec.title, styles["title"])
-    charts = "charts" if layout.chart_count() > 1 else "chart"
+    charts = "charts" if layout.chart_count() + (picture is not None) > 1 else "chart"
     put(TITLE_ROW + 1, 0, f"Parameters: edit a yellow cell and the table and {charts} recalculate.",
         styles["hint"])
     row = PARAMETER_ROW
@@ -326,12 +358,20 @@ def _side_block(layout: Layout, book, styles, label_column: int):
         f"{spec.mode} mode" + (f", {spec.n_samples} samples on the Data sheet"
                                if layout.data_on_sheet else ""), styles["hint"])
     chart_row = row + 3
+    picture_row = None
+    if picture is not None:
+        picture_row = chart_row
+        put(picture_row, 0, "the network at step", styles["bold"])
+        put(picture_row, 1, picture.step_value, styles["input"])
+        put(picture_row, 2, f"defined name: {PICTURE_STEP_NAME}", styles["hint"])
+        chart_row += 1 + picture.rows
     notes_row = chart_row + CHART_ROWS * layout.chart_count()
-    lines = [part for paragraph in layout.notes()
+    notes = layout.notes() + (["", picture.notes()] if picture is not None else [])
+    lines = [part for paragraph in notes
              for part in textwrap.wrap(paragraph, NOTES_WIDTH) or [""]]
     for offset, line in enumerate(lines):
         put(notes_row + offset, 0, line, styles["bold"] if offset == 0 else styles["text"])
-    return side, chart_row
+    return side, chart_row, picture_row
 
 
 def _write_side(sheet, side: dict, row: int) -> None:
@@ -343,23 +383,29 @@ def _write_side(sheet, side: dict, row: int) -> None:
 
 
 def write_data_sheet(book, spec: Spec, styles) -> None:
-    """The samples, one row each, every input and target column a defined name."""
+    """The samples, one row each, every input and target column a defined name; the labels of a
+    label column's samples; standardized inputs with their means and deviations (datasheet.py
+    says where each goes)."""
+    layout = DataSheet(spec)
     sheet = book.add_worksheet(DATA_SHEET)
-    n_in, n_out = spec.layers[0], spec.layers[-1]
-    columns = names.input_names(n_in) + names.target_names(n_out)
-    sheet.set_column(0, len(columns), 12)
+    sheet.set_column(0, len(layout.columns) - 1, 12)
     sheet.freeze_panes(1, 1)
-    check(sheet.write_string(0, 0, "sample", styles["header:step"]))
-    for index, name in enumerate(columns, start=1):
-        check(sheet.write_string(0, index, name, styles["header:parameters"]))
-    for sample, (inputs, targets) in enumerate(zip(spec.inputs, spec.targets), start=1):
-        check(sheet.write_number(sample, 0, sample, styles["0"]))
-        for index, value in enumerate(list(inputs) + list(targets), start=1):
-            check(sheet.write_number(sample, index, float(value), styles["input"]))
-    for index, name in enumerate(columns, start=1):
-        first = xl_rowcol_to_cell(1, index, row_abs=True, col_abs=True)
-        last = xl_rowcol_to_cell(spec.n_samples, index, row_abs=True, col_abs=True)
-        book.define_name(name, f"={DATA_SHEET}!{first}:{last}")
+    for index, column in enumerate(layout.columns):
+        check(sheet.write_string(0, index, column.header, styles["header:" + column.header_style]))
+    kinds = {datasheet.SAMPLE: styles["0"], datasheet.GIVEN: styles["input"],
+             datasheet.COMPUTED: styles[QUANTITY_FORMAT], datasheet.TEXT: styles["text"],
+             datasheet.ROW_LABEL: styles["bold"], datasheet.HINT: styles["hint"]}
+    for _, cells in layout.rows():
+        for cell in cells:
+            style = kinds[cell.kind]
+            if cell.formula is not None:
+                check(sheet.write_formula(cell.row, cell.column, cell.formula, style, cell.value))
+            elif isinstance(cell.value, str):  # always text: a label such as "=1" stays one
+                check(sheet.write_string(cell.row, cell.column, cell.value, style))
+            else:
+                check(sheet.write_number(cell.row, cell.column, cell.value, style))
+    for name, reference in layout.names().items():
+        book.define_name(name, reference)
 
 
 def add_conditional_formats(sheet, layout: Layout, styles) -> None:
@@ -417,6 +463,42 @@ def _chart(book, layout: Layout, positions: dict[str, int], group):
     return chart
 
 
+def accuracy_chart(book, layout: Layout, positions: dict[str, int]):
+    """A classifier's cost and accuracy, step by step: the cost falls as the accuracy climbs."""
+    first, last = HEADER_ROW + 1, HEADER_ROW + layout.spec.steps
+    steps = [SHEET, first, positions["step"], last, positions["step"]]
+    chart = book.add_chart({"type": "scatter", "subtype": "straight"})
+    cost, accuracy = positions[names.cost_key()], positions[names.ACCURACY_KEY]
+    # Where the steps take turns through the samples, each step's numbers are its batch's, and
+    # the moving average over a pass through them (an epoch) shows the trend.
+    spec = layout.spec
+    epoch = batches(spec.n_samples, spec.step_samples)
+    trend = 1 < epoch < spec.steps
+
+    def average(name: str, line: dict) -> dict:
+        return {"trendline": {"type": "moving_average", "period": epoch, "line": line,
+                              "name": f"{name}, mean of {epoch} steps"}} if trend else {}
+
+    def faint(line: dict) -> dict:  # the steps' own line, under the average
+        return {**line, "transparency": 50} if trend else line
+    chart.add_series({"name": "cost C", "categories": steps,
+                      "values": [SHEET, first, cost, last, cost],
+                      "line": faint(COST_LINE),
+                      "marker": {"type": "none"}, **average("cost", COST_LINE)})
+    chart.add_series({"name": "accuracy", "categories": steps,
+                      "values": [SHEET, first, accuracy, last, accuracy],
+                      "line": faint(ACCURACY_LINE),
+                      "marker": {"type": "none"}, "y2_axis": True,
+                      **average("accuracy", ACCURACY_LINE)})
+    chart.set_title({"name": "Cost and accuracy, step by step", "name_font": {"size": 12}})
+    chart.set_x_axis({"name": "step", "min": 0, "max": layout.spec.steps,
+                      "major_unit": max(1, layout.spec.steps // 10)})
+    chart.set_y_axis({"name": "C", "num_format": "0.000", "major_gridlines": {"visible": True}})
+    chart.set_y2_axis({"name": "accuracy", "num_format": "0%", "min": 0, "max": 1})
+    chart.set_legend({"position": "bottom"})
+    return chart
+
+
 # --- a one-parameter run's cost curve C(w) (Layout.cost_curve) --------------------------------
 
 # The cost curve's table, on its own sheet (COST_CURVE_SHEET), not in the side block: the steps
@@ -465,7 +547,7 @@ def _curve_costs(layout: Layout, w: np.ndarray) -> np.ndarray:
     spec = layout.spec
     biases = spec.initial_biases()
     total = None
-    for inputs, targets in zip(spec.inputs, spec.targets):
+    for inputs, targets in zip(spec.training_inputs, spec.targets):  # standardized, if so
         z = w * float(inputs[0])
         if biases is not None:
             z = z + float(biases[0][0])

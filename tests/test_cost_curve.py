@@ -16,6 +16,7 @@ import openpyxl
 import pytest
 
 from backprop_xl import verify, workbook
+from backprop_xl.network_picture import NETWORK_SHEET, PICTURE_TITLE
 from backprop_xl.presets import preset
 from backprop_xl.spec import Spec
 from helpers import assert_close, defined_names, machine_names
@@ -191,8 +192,9 @@ def test_the_chart_draws_the_table_and_the_steps_below_the_cost_chart(books):
     letters = {key: letter for letter, key in machine_names(path).items()}
     w, c, last = letters["w1_1_1"], letters["C"], STEPS + 1
     charts = chart_parts(path)
-    assert [chart["title"] for chart in charts["Steps"]] == ["Cost and weight, step by step", TITLE]
-    cost_chart, curve = charts["Steps"]
+    assert [chart["title"] for chart in charts["Steps"]] == [
+        PICTURE_TITLE, "Cost and weight, step by step", TITLE]
+    _, cost_chart, curve = charts["Steps"]
     assert curve["at"][0] == cost_chart["at"][0] and curve["at"][1] > cost_chart["at"][1]
     [line, dots, *ends] = curve["series"]
     rows = sorted(int(a[1:]) for a in formula_cells(path, SHEET) if a.startswith("A"))
@@ -210,7 +212,7 @@ def test_a_wide_table_keeps_the_curve_on_its_overview(books):
     assert "Steps" not in charts or not charts["Steps"]
     assert [chart["title"] for chart in charts["Overview"]][-1] == TITLE
     assert openpyxl.load_workbook(books["batch"]).sheetnames == [
-        "Overview", "Steps", "Data", "backprop_xl", SHEET]
+        "Overview", "Steps", "Data", "backprop_xl", SHEET, NETWORK_SHEET]
 
 
 def test_the_notes_say_what_the_chart_shows(books):

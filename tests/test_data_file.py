@@ -95,8 +95,10 @@ def test_blank_lines_a_byte_order_mark_and_spaces_are_read_as_a_spreadsheet_writ
 def test_the_toml_holds_the_data_inline_and_round_trips(tmp_path):
     spec = load(write(tmp_path, LABELLED, outputs=3))
     text = spec.to_toml()
-    assert "file =" not in text and "label =" not in text and "species" not in text
+    assert "file =" not in text and "x1" not in text
     assert 'labels = ["setosa", "versicolor", "virginica"]' in text
+    # the label column's name stays, as the Data sheet's header for the labels
+    assert 'label = "species"' in text and spec.label == "species"
     (tmp_path / "data.csv").unlink()
     assert Spec.from_toml(text) == spec
     numeric = load(write(tmp_path))

@@ -66,7 +66,8 @@ def books(tmp_path_factory) -> dict[str, tuple[Path, Spec]]:
     assert len(formula_cells(path)) == 11 * spec.steps
     books[EDITED] = (path, spec.with_overrides(learning_rate=EDITED_RATE, weights=[[[-1.25]]]))
     for path in EXAMPLES:
-        spec = Spec.from_toml(path.with_suffix(".toml").read_text())
+        toml = path.with_suffix(".toml")  # iris.toml names its CSV file relative to itself
+        spec = Spec.from_toml(toml.read_text(), source=str(toml))
         books[f"example-{path.stem}"] = (path, spec)
     return books
 

@@ -14,6 +14,7 @@ import pytest
 
 from backprop_xl import workbook
 from backprop_xl.layout import CURVE_TITLE
+from backprop_xl.network_picture import NETWORK_SHEET, PICTURE_TITLE
 from backprop_xl.presets import preset
 from backprop_xl.spec import Spec
 from helpers import (MAZUR_PUBLISHED_AFTER_ONE_STEP, assert_close, assert_matches_engine,
@@ -134,7 +135,7 @@ def test_mazur_workbook_opens_to_mazurs_numbers(kind_books):
     assert "b1_1" not in names and "init_b1_1" in defined_names(path)
     # a table this wide leaves its parameters, chart and notes to a first sheet, in view
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["Overview", "Steps", "backprop_xl"]
+    assert book.sheetnames == ["Overview", "Steps", "backprop_xl", NETWORK_SHEET]
     assert book["backprop_xl"].sheet_state == "veryHidden"  # the embedded spec
 
 
@@ -197,7 +198,7 @@ def test_parameter_cells_are_named_and_hold_the_spec(book):
     values = cells(path)
     assert {name: values[address] for name, (sheet, address) in defined_names(path).items()} == {
         "input": 1.5, "target": 0.5, "learning_rate": 0.1, "init_w1_1_1": 0.8, "fd_step": 1e-5,
-        "gradient_check_threshold": 1e-4}
+        "gradient_check_threshold": 1e-4, "picture_step": STEPS}  # the network's picture's step
 
 
 def test_sheet_is_readable(book):
@@ -305,7 +306,15 @@ def test_small_numbers_switch_to_scientific_notation(kind_books):
         spec, found = KINDS[kind], rules(path)
         sheet = openpyxl.load_workbook(path)["Steps"]
         for letter, name in machine_names(path).items():
-            if name in ("step", "sample") or name.startswith("reldiff_"):
+            if name.startswith("reldiff_"):
+                continue
+            if name in ("step", "sample", "batch") or name.startswith("correct"):
+                assert letter not in found, (kind, name)  # whole numbers, shown whole
+                continue
+            if name == "accuracy":  # a share of the step's samples, or one sample's 1 or 0
+                assert sheet[f"{letter}2"].number_format == (
+                    "0.0%" if spec.step_samples > 1 else "0"), kind
+                assert letter not in found, kind
                 continue
             assert sheet[f"{letter}2"].number_format == "0.000000", (kind, name)
             [(coord, rule, style)] = found[letter]
@@ -359,6 +368,8 @@ def charts(path) -> list[tuple[str, list[Line]]]:
         for part in sorted(parts, key=lambda n: int(re.search(r"\d+", n).group())):
             root = ElementTree.fromstring(package.read(part))
             title = "".join(t.text for t in root.find(f"{c}chart/{c}title").iter(f"{a}t"))
+            if title == PICTURE_TITLE:  # the network's picture: test_network_picture.py
+                continue
             lines = []
             for series in root.iter(f"{c}ser"):
                 line = series.find(f"{c}spPr/{a}ln")
@@ -394,6 +405,9 @@ def test_every_trained_parameter_is_on_a_chart_in_a_colour_of_its_own(kind_books
     charted = []
     for title, lines in charts(path):
         if title == CURVE_TITLE:  # the cost curve's chart: test_cost_curve.py
+            continue
+        if title == "Cost and accuracy, step by step":  # a classifier's: test_iris.py
+            assert spec.classifies and [line.name for line in lines] == ["cost C", "accuracy"]
             continue
         cost, *parameters = lines
         assert cost.values == f"Steps!${letters['C']}$2:${letters['C']}${spec.steps + 1}", title
