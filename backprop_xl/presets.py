@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .spec import Optimizer, Spec
+
+DATA = Path(__file__).with_name("data")  # datasets shipped with the package, each with notes
 
 SEED = Spec(
     title="One sigmoid neuron", steps=300, learning_rate=0.1, loss="squared_error",
@@ -15,6 +19,19 @@ MAZUR = Spec(
     biases=[[0.35, 0.35], [0.60, 0.60]], update_biases=False,
     inputs=[[0.05, 0.10]], targets=[[0.01, 0.99]],
 )
+# Fisher's Iris (data/iris.csv, its source and licence in data/iris.md), read as a spec's [data]
+# names a CSV file: 150 flowers in the file's order, 50 of each species, so each batch of 10 is
+# of one species or two, and the cost of a step depends on which. Over the 15 batches of a pass
+# the mean cost falls from about 0.65 to 0.1 in 10 passes, and the accuracy climbs from about 70%
+# to 97%.
+IRIS = Spec.from_dict({
+    "title": "Fisher's Iris: a 4-4-3 softmax classifier in mini-batches", "steps": 150,
+    "learning_rate": 0.3, "loss": "cross_entropy", "mode": "minibatch", "batch_size": 10,
+    "network": {"layers": [4, 4, 3], "activations": ["tanh", "softmax"],
+                "init": {"seed": 1, "biases": True}},
+    "data": {"file": "iris.csv", "label": "species", "standardize": True,
+             "inputs": ["sepal_length", "sepal_width", "petal_length", "petal_width"]},
+}, folder=DATA)
 
 PRESETS: dict[str, tuple[str, Spec]] = {
     "seed": ("one sigmoid neuron, i = 1.5, w = 0.8, y = 0.5, r = 0.1: the classic lesson", SEED),
@@ -54,6 +71,10 @@ PRESETS: dict[str, tuple[str, Spec]] = {
         "the cost falls far faster than with plain SGD",
         MAZUR.with_overrides(title="Mazur's network with momentum 0.9",
                              optimizer=Optimizer("momentum", momentum=0.9))),
+    "iris": (
+        "Fisher's Iris, 150 flowers of 3 species: a 4-4-3 network with a softmax output and "
+        "cross-entropy, standardized inputs, mini-batches of 10; its accuracy climbs to about 97%",
+        IRIS),
 }
 
 

@@ -8,6 +8,7 @@
 #        (default docs/libreoffice.png): the sheet of `backprop-xl libreoffice-setup --demo`,
 #        computed by LibreOffice with backprop_xl's extension installed in the throwaway profile
 #        by `backprop-xl libreoffice-setup` (the backprop-xl on PATH, or $BACKPROP_XL)
+#        PAGE=N scripts/render_picture.sh ...: page N of the PDF instead of page 1
 set -euo pipefail
 
 functions=
@@ -21,6 +22,7 @@ else
 fi
 backprop_xl=${BACKPROP_XL:-backprop-xl}
 resolution=100
+page=${PAGE:-1}
 
 fail() {
     echo "render_picture.sh: $*" >&2
@@ -62,8 +64,8 @@ SC_NO_THREADED_CALCULATION=1 soffice \
     || { cat "$work/soffice.log" >&2; fail "LibreOffice could not convert $workbook"; }
 [[ -s $work/book.pdf ]] || { cat "$work/soffice.log" >&2; fail "LibreOffice wrote no PDF for $workbook"; }
 
-pdftoppm -png -r "$resolution" -f 1 -l 1 -singlefile "$work/book.pdf" "$work/page" \
-    || fail "pdftoppm could not render page 1 of the PDF"
+pdftoppm -png -r "$resolution" -f "$page" -l "$page" -singlefile "$work/book.pdf" "$work/page" \
+    || fail "pdftoppm could not render page $page of the PDF"
 
 # Temp file beside the target, then rename, so OUT is never left half written.
 mkdir -p -- "$(dirname -- "$out")"
