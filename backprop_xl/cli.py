@@ -5,6 +5,7 @@ Every error a user can cause ends as one line on stderr and exit status 2, never
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import click
 
 from . import __version__, export, kernels
 from .errors import SpecError, UserError
-from .files import atomic_output, check_writable, write_text
+from .files import atomic_output, check_writable, output_stream, write_text
 from .presets import PRESETS, preset
 from .spec import GRADIENT_CHECK_LIMIT, Spec
 
@@ -228,9 +229,8 @@ def trace(spec, format_, output, steps, learning_rate, state, force):
         warn_overflow(export.write(run_spec, sys.stdout.buffer, format_,
                                    progress_bar=not sys.stdout.isatty(), state=state))
         return
-    with atomic_output(output, force) as temporary:
-        with temporary.open("wb") as stream:
-            overflow = export.write(run_spec, stream, format_, progress_bar=True, state=state)
+    with output_stream(output, force) as stream:
+        overflow = export.write(run_spec, stream, format_, progress_bar=True, state=state)
     warn_overflow(overflow)
 
 
@@ -422,6 +422,10 @@ def presets():
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; user errors become one line on stderr and exit status 2."""
     argv = sys.argv[1:] if argv is None else argv
+    if hasattr(signal, "SIGXFSZ"):
+        # Past the process's file-size limit (ulimit -f) a write then fails with EFBIG, which
+        # files.py reports in one line, instead of the signal killing the process mid-write.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         result = cli.main(args=argv or ["--help"], prog_name="backprop-xl", standalone_mode=False)
     except click.exceptions.Abort:
