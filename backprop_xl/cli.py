@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from . import __version__, export, kernels
-from .errors import SpecError, UserError
+from .errors import SpecError, Terminated, UserError
 from .files import atomic_output, check_writable, output_stream, write_text
 from .presets import PRESETS, preset
 from .spec import GRADIENT_CHECK_LIMIT, Spec
@@ -376,8 +376,9 @@ def regenerate_command(target, steps, learning_rate, gradient_check, check_only,
                           gradient_check=gradient_check)
 
     plans = [(book, regenerate.prepare(book, change, force=force, backup=backup)) for book in books]
-    for book, new in plans:
-        regenerate.rewrite(book, new, backup=backup)
+    for book, plan in plans:
+        regenerate.rewrite(book, plan, backup=backup)
+        new = plan.contents
         runs = "" if new.runs is None else f"{len(new.runs)} runs of "
         click.echo(f"regenerated {book} ({runs}{new.spec.steps} steps)", err=True)
     return 0
@@ -419,18 +420,26 @@ def presets():
         click.echo(f"{name:<{width}}  {summary}")
 
 
+def _terminate(signal_number, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; user errors become one line on stderr and exit status 2."""
     argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, _terminate)
     if hasattr(signal, "SIGXFSZ"):
         # Past the process's file-size limit (ulimit -f) a write then fails with EFBIG, which
         # files.py reports in one line, instead of the signal killing the process mid-write.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         result = cli.main(args=argv or ["--help"], prog_name="backprop-xl", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort:  # Ctrl-C, SIGINT
         click.echo("backprop-xl: interrupted", err=True)
         return 130
+    except Terminated:
+        click.echo("backprop-xl: terminated", err=True)
+        return 143
     except click.ClickException as error:  # bad options or arguments
         click.echo(f"backprop-xl: {error.format_message()}", err=True)
         return 2

@@ -13,6 +13,7 @@ its curve, and editing an initial weight restarts every run from it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from xlsxwriter.exceptions import XlsxWriterException
@@ -67,18 +68,19 @@ def runs(spec: Spec, learning_rates: list[float], optimizers: list[str]) -> list
     return chosen
 
 
-def write(spec: Spec, chosen: list[Spec], path: Path, force: bool = False) -> list[int | None]:
+def write(spec: Spec, chosen: list[Spec], path: Path, force: bool = False,
+          unchanged_since: os.stat_result | None = None) -> list[int | None]:
     """The comparison workbook of `chosen` (runs of `spec`, which gives the title and is kept on
     the spec sheet) at `path`, atomically; refuses an existing file unless `force`, and before
-    touching files what a workbook cannot hold. Returns each run's first overflowing step, or
-    None."""
+    touching files what a workbook cannot hold. `unchanged_since` as workbook.write's. Returns
+    each run's first overflowing step, or None."""
     sheets = [run_sheet(run) for run in chosen]
     for sheet in sheets:
         if sheets.count(sheet) > 1:
             raise UserError(f"two runs would be {sheet!r}: give each run its own learning rate "
                             "or optimizer")
     layouts = [Layout(run) for run in chosen]  # refuses what a sheet cannot hold
-    with atomic_output(Path(path), force) as temporary:
+    with atomic_output(Path(path), force, unchanged_since) as temporary:
         try:
             return _write(spec, chosen, layouts, temporary)
         except XlsxWriterException as error:

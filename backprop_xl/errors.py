@@ -5,6 +5,11 @@ class UserError(Exception):
     """Bad input from the user (a spec, an option, a path); the command line exits with status 2."""
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt, so that a write in
+    progress is cleaned up the same way; the command line exits with status 143."""
+
+
 class SpecError(UserError):
     """A spec value that is wrong, naming the key and why."""
 

@@ -10,11 +10,16 @@ What the target is decides how it is written (atomic_output, output_stream):
 - a FIFO, a character device or a socket (a pipe another program reads, /dev/null): written into,
   never replaced; text as it is made, a workbook once complete.
 - "-": standard output, likewise; a workbook only where standard output is not a terminal.
+
+A temporary file is locked (flock) by the process writing it for as long as it exists. A process
+killed outright (SIGKILL) leaves its temporary file behind, unlocked: the next write of the same
+target removes such leftovers and says so, and leaves alone any a running process still holds.
 """
 
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import shutil
 import socket
@@ -26,6 +31,11 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from .errors import UserError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, and no leftovers are removed
+    fcntl = None
 
 STDOUT = "-"  # the path that means standard output
 
@@ -82,9 +92,12 @@ def check_folder(path: Path) -> None:
 
 
 @contextmanager
-def atomic_output(path: Path, force: bool = False) -> Iterator[Path]:
+def atomic_output(path: Path, force: bool = False,
+                  unchanged_since: os.stat_result | None = None) -> Iterator[Path]:
     """Yield a temporary path to write whole; on success the output goes to `path` as the
-    module's docstring says, on any failure the temporary file vanishes and `path` is as it was."""
+    module's docstring says, on any failure the temporary file vanishes and `path` is as it was.
+    unchanged_since: the target as it was when read (os.stat), for a rewrite of it: if another
+    program has saved it since, nothing is written and the edit is kept."""
     check_writable(Path(path), force)
     if str(path) == STDOUT or is_special(resolved(Path(path))):
         if str(path) == STDOUT and sys.stdout.isatty():
@@ -98,20 +111,25 @@ def atomic_output(path: Path, force: bool = False) -> Iterator[Path]:
         return
     path = Path(path)
     target = resolved(path)
+    old = _stat(target)
+    remove_leftovers(target)
     try:
-        old = os.stat(target)
-    except FileNotFoundError:
-        old = None
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX,
                                              dir=target.parent)
     except OSError as error:
         raise UserError(f"cannot write {path}: {error.strerror}") from None
-    os.close(handle)
+    if fcntl is not None:  # held until the file is renamed or removed: see remove_leftovers
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    else:  # Windows renames no file that is open
+        os.close(handle)
+        handle = None
     temporary = Path(temporary)
     try:
         yield temporary
         _take_mode(temporary, old)
+        if unchanged_since is not None and not same_file(_stat(target), unchanged_since):
+            raise UserError(f"{path} changed while it was being rewritten (saved by another "
+                            "program?): nothing written, its edit kept; run again")
         try:
             os.replace(temporary, target)
         except PermissionError as error:  # Windows: a workbook open in Excel cannot be replaced
@@ -124,6 +142,50 @@ def atomic_output(path: Path, force: bool = False) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    finally:
+        if handle is not None:
+            os.close(handle)
+
+
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def remove_leftovers(target: Path) -> None:
+    """Remove the temporary files of `target` (mkstemp's ".NAME.XXXXXXXX.tmp" beside it) that no
+    process holds locked: a run killed outright left them. Each one removed is said on stderr."""
+    if fcntl is None:
+        return
+    pattern = f".{glob.escape(target.name)}.*{TEMPORARY_SUFFIX}"
+    for leftover in sorted(target.parent.glob(pattern)):
+        try:
+            handle = os.open(leftover, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a running process writes it
+            continue
+        finally:
+            os.close(handle)
+        try:
+            leftover.unlink()
+        except OSError:
+            continue
+        print(f"backprop-xl: removed {leftover}, a temporary file that an interrupted run left",
+              file=sys.stderr)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def same_file(now: os.stat_result | None, then: os.stat_result) -> bool:
+    """Whether a file is as it was: the same inode, size and time of its last change."""
+    return now is not None and (now.st_ino, now.st_size, now.st_mtime_ns) == (
+        then.st_ino, then.st_size, then.st_mtime_ns)
 
 
 def _take_mode(temporary: Path, old: os.stat_result | None) -> None:

@@ -6,12 +6,13 @@ is named and refused unless forced, and the old file is kept as a backup unless 
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from openpyxl.utils import get_column_letter
 from xlsxwriter.utility import xl_col_to_name
@@ -45,12 +46,23 @@ def current(path: Path) -> reader.Contents:
         return reader.contents(book, str(path))
 
 
-def write(contents: reader.Contents, path: Path, force: bool = False) -> None:
-    """The workbook of a run, or of a comparison."""
+def write(contents: reader.Contents, path: Path, force: bool = False,
+          unchanged_since: os.stat_result | None = None) -> None:
+    """The workbook of a run, or of a comparison (unchanged_since: files.atomic_output's)."""
     if contents.runs is None:
-        workbook.write(contents.spec, path, force=force, picture_step=contents.picture_step)
+        workbook.write(contents.spec, path, force=force, picture_step=contents.picture_step,
+                       unchanged_since=unchanged_since)
     else:
-        comparison.write(contents.spec, contents.runs, path, force=force)
+        comparison.write(contents.spec, contents.runs, path, force=force,
+                         unchanged_since=unchanged_since)
+
+
+class Plan(NamedTuple):
+    """A rewrite prepared: what to write, and the workbook as it was when read, so that an edit
+    saved meanwhile by another program is not lost (files.atomic_output)."""
+
+    contents: reader.Contents
+    seen: os.stat_result | None
 
 
 def would_lose(path: Path, contents: reader.Contents) -> list[str]:
@@ -105,12 +117,16 @@ def _short(value) -> str:
 
 
 def prepare(path: Path, change: Callable[[Spec], Spec] = lambda spec: spec,
-            force: bool = False, backup: bool = True) -> reader.Contents:
+            force: bool = False, backup: bool = True) -> Plan:
     """What to rewrite the workbook at `path` with: its current run (or each run of a comparison)
     as `change` alters it, once everything that can refuse it has been checked (the workbook, the
     options, what would be lost, the folder), without writing anything. `rewrite` writes it."""
     path = Path(path)
-    now = current(path)
+    try:  # before reading: an edit saved while it is read counts too
+        seen = os.stat(path)
+    except OSError:
+        seen = None
+    now = current(path)  # refuses a missing or unreadable file in one line
     # bad options are refused before anything is compared or written
     new = reader.Contents(change(now.spec),
                           None if now.runs is None else [change(run) for run in now.runs],
@@ -122,15 +138,16 @@ def prepare(path: Path, change: Callable[[Spec], Spec] = lambda spec: spec,
         shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
         raise UserError(f"{path}: regenerating would lose {shown}; use --force "
                         f"(the backup keeps them)")
-    return new
+    return Plan(new, seen)
 
 
-def rewrite(path: Path, new: reader.Contents, backup: bool = True) -> None:
-    """Write `new` over the workbook at `path`, keeping the old file as a backup if asked."""
+def rewrite(path: Path, plan: Plan, backup: bool = True) -> None:
+    """Write the plan over the workbook at `path`, keeping the old file as a backup if asked;
+    refused, nothing written, if another program has saved the workbook since it was read."""
     if backup:
         with atomic_output(backup_path(path), force=True) as temporary:
             shutil.copyfile(path, temporary)
-    write(new, path, force=True)
+    write(plan.contents, path, force=True, unchanged_since=plan.seen)
 
 
 def workbooks_in(folder: Path) -> list[Path]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import textwrap
 from pathlib import Path
 
@@ -103,14 +104,16 @@ class PlainFormulaWorksheet(Worksheet):
 
 
 def write(spec: Spec, path: Path, force: bool = False, plain_formulas: bool = True,
-          picture_step: float | None = None) -> int | None:
+          picture_step: float | None = None,
+          unchanged_since: os.stat_result | None = None) -> int | None:
     """Write `spec`'s run to `path`, atomically; refuse an existing file unless `force`.
     `plain_formulas=False` lets XlsxWriter prepare every formula itself (for comparison).
     `picture_step`: the yellow cell of the network's picture (network_picture.py), as the user
-    left it (regenerate keeps it); None: the last step.
+    left it (regenerate keeps it); None: the last step. `unchanged_since`: for a rewrite, the
+    file as it was read (files.atomic_output).
     Returns the first step whose numbers overflow to inf or NaN, None if none does."""
     layout = Layout(spec)  # refuses what a sheet cannot hold, before touching files
-    with atomic_output(Path(path), force) as temporary:
+    with atomic_output(Path(path), force, unchanged_since) as temporary:
         try:
             return _write(layout, temporary, PlainFormulaWorksheet if plain_formulas else None,
                           picture_step)

@@ -6,19 +6,22 @@ links and child processes with a file-size limit, all in a temporary folder."""
 import io
 import os
 import pty
+import random
 import resource
+import signal
 import socket
 import stat
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from backprop_xl import files
+from backprop_xl import files, regenerate
 from helpers import run, snapshot
 
 COMMAND = [sys.executable, "-m", "backprop_xl"]
@@ -217,3 +220,111 @@ def test_a_rename_refused_says_the_workbook_may_be_open_in_excel(tmp_path, capsy
                           "open in another program, such as Excel")
     assert path.read_bytes() == b"open in Excel"
     assert sorted(os.listdir(tmp_path)) == ["seed.xlsx"]
+
+
+# --- interrupts, kills and two writers: real signals and concurrent processes --------------------
+
+def started(arguments: list[str], folder: Path) -> subprocess.Popen:
+    """A command, once its write has begun: a temporary file has appeared in `folder`."""
+    process = subprocess.Popen(COMMAND + arguments, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(name.endswith(files.TEMPORARY_SUFFIX) for name in os.listdir(folder)):
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "no temporary file appeared"
+        time.sleep(0.01)
+    return process
+
+
+LONG = {"generate": ["generate", "mazur", "--steps", "20000"],
+        "trace": ["trace", "mazur", "--steps", "1000000"],
+        "regenerate": ["regenerate", "--steps", "20000", "--force"]}
+
+
+@pytest.mark.parametrize("command", LONG)
+@pytest.mark.parametrize("signal_number, status, words", [
+    (signal.SIGINT, 130, "backprop-xl: interrupted"),
+    (signal.SIGTERM, 143, "backprop-xl: terminated")], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_write_ends_cleanly_and_keeps_the_old_file(tmp_path, command, signal_number,
+                                                                status, words):
+    """Signals at random moments of a long write, again and again: each time one line, the
+    status, the old file's bytes as they were, and no temporary file left (a backup, whole)."""
+    path = tmp_path / ("out.csv" if command == "trace" else "out.xlsx")
+    if command == "regenerate":
+        subprocess.run(COMMAND + ["generate", "mazur", "--steps", "50", "-o", str(path)],
+                       check=True, capture_output=True)
+        arguments = LONG[command] + [str(path)]
+    else:
+        path.write_bytes(b"the old file")
+        arguments = LONG[command] + ["-o", str(path), "--force"]
+    old = path.read_bytes()
+    chance = random.Random(f"{command} {signal_number}")
+    for _ in range(3):
+        process = started(arguments, tmp_path)
+        time.sleep(chance.uniform(0.0, 1.5))
+        process.send_signal(signal_number)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == status, err
+        assert err.strip().splitlines()[-1] == words and "Traceback" not in err
+        assert path.read_bytes() == old
+        left = sorted(os.listdir(tmp_path))
+        assert left in ([path.name], sorted([path.name, regenerate.backup_path(path).name])), left
+        for name in left:
+            if name != path.name:
+                assert (tmp_path / name).read_bytes() == old
+
+
+def test_the_next_write_removes_what_a_killed_run_left(tmp_path, capsys):
+    path = tmp_path / "out.xlsx"
+    process = started(LONG["generate"] + ["-o", str(path)], tmp_path)
+    process.kill()  # SIGKILL: nothing cleans up
+    process.communicate(timeout=60)
+    [leftover] = [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+    status, _, err = run(capsys, "generate", "seed", "--steps", "5", "-o", str(path))
+    assert status == 0
+    assert f"removed {tmp_path / leftover}, a temporary file that an interrupted run left" in err
+    assert sorted(os.listdir(tmp_path)) == ["out.xlsx"] and zipfile.is_zipfile(path)
+
+
+def test_a_running_writers_temporary_file_is_left_alone(tmp_path, capsys):
+    path = tmp_path / "out.xlsx"
+    long = started(LONG["generate"] + ["-o", str(path)], tmp_path)
+    try:
+        status, _, err = run(capsys, "generate", "seed", "--steps", "5", "-o", str(path),
+                             "--force")
+        assert status == 0 and "removed" not in err
+        assert any(name.endswith(".tmp") for name in os.listdir(tmp_path))
+    finally:
+        long.send_signal(signal.SIGTERM)
+        long.communicate(timeout=60)
+
+
+def test_two_writers_at_once_leave_one_whole_workbook(tmp_path):
+    path = tmp_path / "out.xlsx"
+    runs = {"seed": 3000, "mazur": 400}
+    for _ in range(3):
+        writers = [subprocess.Popen(COMMAND + ["generate", name, "--steps", str(steps), "-o",
+                                               str(path), "--force"], stderr=subprocess.PIPE)
+                   for name, steps in runs.items()]
+        for writer in writers:
+            writer.communicate(timeout=300)
+            assert writer.returncode == 0
+        assert sorted(os.listdir(tmp_path)) == ["out.xlsx"]
+        assert last_step(path.read_bytes()) in runs.values()
+
+
+def test_regenerate_keeps_an_edit_saved_while_it_runs(tmp_path):
+    path = tmp_path / "out.xlsx"
+    subprocess.run(COMMAND + ["generate", "mazur", "--steps", "50", "-o", str(path)], check=True,
+                   capture_output=True)
+    process = started(["regenerate", str(path), "--steps", "20000", "--no-backup"], tmp_path)
+    edited = path.read_bytes() + b""  # another program saves the workbook: new bytes, new time
+    time.sleep(0.05)
+    saved = tmp_path / "saved-by-another"
+    saved.write_bytes(edited)
+    os.replace(saved, path)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert err.strip() == (f"backprop-xl: {path} changed while it was being rewritten (saved by "
+                           "another program?): nothing written, its edit kept; run again")
+    assert path.read_bytes() == edited and sorted(os.listdir(tmp_path)) == ["out.xlsx"]
