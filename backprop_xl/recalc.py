@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -404,8 +406,39 @@ def libreoffice_convert(paths: list[Path], folder: Path, to: str, threaded: bool
         (profile / "user").mkdir(parents=True)
         (profile / "user" / "registrymodifications.xcu").write_text(RECALC_PROFILE)
         env = calculation_environment(threaded)
-        subprocess.run(
-            [soffice(), f"-env:UserInstallation=file://{profile}", "--headless",
-             "--convert-to", to, "--outdir", str(folder), *map(str, paths)],
-            check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+        # and its own temporary files in the scratch folder, gone with it however LibreOffice ends
+        env["TMPDIR"] = str(profile)
+        arguments = [soffice(), f"-env:UserInstallation=file://{profile}", "--headless",
+                     "--convert-to", to, "--outdir", str(folder), *map(str, paths)]
+        # A session of its own: LibreOffice's launcher starts soffice.bin as its child, and on
+        # any failure or interrupt here (Ctrl-C, SIGTERM, the timeout) the whole group is ended
+        # before the profile folder is removed, so that nothing writes into it afterwards.
+        process = subprocess.Popen(arguments, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            if process.wait(timeout=600):
+                raise subprocess.CalledProcessError(process.returncode, arguments)
+        except BaseException:
+            _end_group(process)
+            raise
     return [Path(folder) / f"{stem}.{to}" for stem in stems]
+
+
+def _end_group(process: subprocess.Popen) -> None:
+    """Kill the process and every process of its group, and wait until they are gone."""
+    if not hasattr(os, "killpg"):  # Windows
+        process.kill()
+        process.wait()
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)  # is any process of the group left?
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)

@@ -328,3 +328,29 @@ def test_regenerate_keeps_an_edit_saved_while_it_runs(tmp_path):
     assert err.strip() == (f"backprop-xl: {path} changed while it was being rewritten (saved by "
                            "another program?): nothing written, its edit kept; run again")
     assert path.read_bytes() == edited and sorted(os.listdir(tmp_path)) == ["out.xlsx"]
+
+
+@pytest.mark.libreoffice
+def test_an_interrupted_verify_ends_libreoffice_and_leaves_no_scratch(tmp_path):
+    """SIGTERM while `verify --libreoffice` waits on LibreOffice: its launcher and soffice.bin are
+    ended, and neither our scratch folders nor LibreOffice's own temporary files stay."""
+    book, scratch = tmp_path / "v.xlsx", tmp_path / "scratch"
+    scratch.mkdir()
+    subprocess.run(COMMAND + ["generate", "mazur", "--steps", "3000", "-o", str(book)],
+                   check=True, capture_output=True)
+    process = subprocess.Popen(COMMAND + ["verify", str(book), "--libreoffice"],
+                               env=dict(os.environ, TMPDIR=str(scratch)),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def office() -> list[str]:  # LibreOffice's processes of this verify: their profile is ours
+        found = subprocess.run(["pgrep", "-f", str(scratch)], capture_output=True, text=True)
+        return found.stdout.split()
+    deadline = time.monotonic() + 120
+    while not office():
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143 and err.strip() == "backprop-xl: terminated"
+    assert office() == [] and os.listdir(scratch) == []
