@@ -354,3 +354,21 @@ def test_an_interrupted_verify_ends_libreoffice_and_leaves_no_scratch(tmp_path):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 143 and err.strip() == "backprop-xl: terminated"
     assert office() == [] and os.listdir(scratch) == []
+
+
+def test_a_link_into_a_folder_that_cannot_be_written_is_refused_in_one_line(tmp_path, capsys,
+                                                                           monkeypatch):
+    """The folder checked is the one the link leads into. Root may write anywhere and the tests
+    run as root, so the folder's refusal is os.access's, made to say no for that folder alone."""
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o555)
+    (closed / "book.xlsx").write_bytes(b"old")
+    link = tmp_path / "link.xlsx"
+    link.symlink_to(closed / "book.xlsx")
+    access = os.access
+    monkeypatch.setattr(files.os, "access",
+                        lambda path, mode: Path(path) != closed and access(path, mode))
+    status, _, err = run(capsys, "generate", "seed", "-o", str(link), "--force")
+    assert status == 2
+    assert err.strip() == f"backprop-xl: {link}: folder {str(closed)!r} is not writable"
+    assert (closed / "book.xlsx").read_bytes() == b"old" and link.is_symlink()
