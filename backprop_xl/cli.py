@@ -424,10 +424,18 @@ def _terminate(signal_number, frame):
     raise Terminated()
 
 
+def _unraisable(unraisable) -> None:
+    """A write that failed (a full disk) leaves file objects of the library that wrote (zipfile's)
+    that fail again as they are collected: that failure was said in one line already."""
+    if not isinstance(unraisable.exc_value, OSError):
+        sys.__unraisablehook__(unraisable)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; user errors become one line on stderr and exit status 2."""
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGTERM, _terminate)
+    sys.unraisablehook = _unraisable
     if hasattr(signal, "SIGXFSZ"):
         # Past the process's file-size limit (ulimit -f) a write then fails with EFBIG, which
         # files.py reports in one line, instead of the signal killing the process mid-write.

@@ -21,7 +21,7 @@ from xlsxwriter.utility import quote_sheetname, xl_rowcol_to_cell
 
 from . import engine, names
 from .errors import SpecError, UserError
-from .files import atomic_output
+from .files import atomic_output, cannot_write
 from .layout import COMPARE_SHEET, HEADER_ROW, HYPERPARAMETERS, RUN_SPEC_SHEET, Layout, run_sheet
 from .spec import OPTIMIZERS, Optimizer, Spec
 from .workbook import (HEADER_LINE_POINTS, PARAMETER_LINES, PlainFormulaWorksheet, Walk,
@@ -84,7 +84,7 @@ def write(spec: Spec, chosen: list[Spec], path: Path, force: bool = False,
         try:
             return _write(spec, chosen, layouts, temporary)
         except XlsxWriterException as error:
-            raise UserError(f"cannot write {path}: {error}") from None
+            raise cannot_write(path, error) from None
 
 
 def _write(spec: Spec, chosen: list[Spec], layouts: list[Layout], path: Path) -> list:

@@ -23,7 +23,7 @@ from xlsxwriter.utility import xl_rowcol_to_cell
 
 from . import __version__, names, udfs
 from .errors import UserError
-from .files import atomic_output
+from .files import atomic_output, cannot_write
 from .presets import preset
 from .workbook import CREATED
 from .spelling import APPLICATION, spelled
@@ -68,7 +68,7 @@ def write_libreoffice(path: Path, force: bool = False) -> None:
         try:
             book.close()
         except XlsxWriterException as error:
-            raise UserError(f"cannot write {path}: {error}") from None
+            raise cannot_write(path, error) from None
 
 
 def workbook(path: Path, title: str, subject: str) -> xlsxwriter.Workbook:

@@ -66,6 +66,14 @@ def is_special(path: Path) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
 
 
+def cannot_write(path, error: BaseException) -> UserError:
+    """The one line for a write that failed: the target and the operating system's reason (a
+    library's error wrapping an OSError, as XlsxWriter's FileCreateError does, says the OSError's)."""
+    cause = error.args[0] if error.args and isinstance(error.args[0], OSError) else error
+    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else cause
+    return UserError(f"cannot write {path}: {reason}")
+
+
 def check_writable(path: Path, force: bool) -> None:
     """Refuse, before any work is done, a target that cannot or must not be written."""
     if str(path) == STDOUT:
@@ -138,7 +146,7 @@ def atomic_output(path: Path, force: bool = False,
                             "open from being replaced (close it and try again)") from None
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {error.strerror or error}") from None
+        raise cannot_write(path, error) from None
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -220,7 +228,7 @@ def _special_stream(path: Path) -> Iterator[BinaryIO]:
             with open(path, "wb") as stream:
                 yield stream
     except OSError as error:
-        raise UserError(f"cannot write {path}: {error.strerror or error}") from None
+        raise cannot_write(path, error) from None
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from xlsxwriter.utility import quote_sheetname, xl_col_to_name, xl_rowcol_to_cel
 from . import __version__, datasheet, engine, names, progress
 from .datasheet import DataSheet
 from .errors import UserError
-from .files import atomic_output
+from .files import atomic_output, cannot_write
 from .kernels import batches
 from .layout import (ACCURACY_FORMAT, DATA_SHEET, HEADER_ROW, OVERVIEW_SHEET, QUANTITY_FORMAT,
                      SHEET, SPEC_MARKER, SPEC_SHEET, THRESHOLD_NAME, Layout)
@@ -118,7 +118,7 @@ def write(spec: Spec, path: Path, force: bool = False, plain_formulas: bool = Tr
             return _write(layout, temporary, PlainFormulaWorksheet if plain_formulas else None,
                           picture_step)
         except XlsxWriterException as error:
-            raise UserError(f"cannot write {path}: {error}") from None
+            raise cannot_write(path, error) from None
 
 
 # Excel has no infinity or NaN: a formula whose value overflows shows #NUM!, so that is the value

@@ -30,7 +30,7 @@ from xlsxwriter.exceptions import XlsxWriterException
 from . import demo
 from .demo import SEED_STEPS, SHEET  # noqa: F401 (what the workbook holds, read by its tests)
 from .errors import UserError
-from .files import atomic_output, check_folder, check_writable
+from .files import atomic_output, cannot_write, check_folder, check_writable
 
 try:
     import xlwings
@@ -81,7 +81,7 @@ def write(directory: Path, force: bool = False, interpreter: str | None = None) 
             try:
                 write_workbook(book_temporary, vba_project, interpreter)
             except XlsxWriterException as error:
-                raise UserError(f"cannot write {book}: {error}") from None
+                raise cannot_write(book, error) from None
     except BaseException:
         if created:  # leave no trace of a folder this call made
             for path in (conf, book):
