@@ -91,9 +91,9 @@ PHASE_COLOURS = {"step": "#D9D9D9", "parameters": "#BDD7EE", "forward": "#E2EFDA
 # rewrites with an _xlfn. prefix, so its search for them, some 29 regular expressions run on every
 # formula and most of the writing time (docs/performance.md), can be skipped; tests hold the
 # bytes equal. (AVERAGE and STDEVP, not the newer STDEV.P, also compute standardized inputs on
-# the Data sheet: datasheet.py.)
-FORMULA_FUNCTIONS = ("ABS", "AVERAGE", "EXP", "IF", "INDEX", "LN", "MAX", "MIN", "MOD", "SQRT",
-                     "STDEVP", "TANH")
+# the Data sheet: datasheet.py; INT, NA and TEXT draw the Network sheet: network_picture.py.)
+FORMULA_FUNCTIONS = ("ABS", "AVERAGE", "EXP", "IF", "INDEX", "INT", "LN", "MAX", "MIN", "MOD",
+                     "NA", "SQRT", "STDEVP", "TANH", "TEXT")
 
 
 class PlainFormulaWorksheet(Worksheet):
