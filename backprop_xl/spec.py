@@ -91,6 +91,7 @@ KEY_COMMENTS = {
     "optimizer.beta2": "decay of the squared gradients' average v",
 }
 COMMENT_COLUMN = 28  # where the comments start, lined up while the values are short
+LINE_WIDTH = 100  # a list longer than this on one line is written one entry per line
 
 Matrix = list[list[float]]
 
@@ -650,6 +651,8 @@ def _commented(key: str, value, comment: str | None):
         item.update(value)
     else:
         item = tomlkit.item(value)
+        if isinstance(value, list) and len(f"{key} = {item.as_string()}") > LINE_WIDTH:
+            item.multiline(True)  # a CSV's samples, one per line, not one line of thousands
     if comment:
         item.comment(comment)
         item.trivia.comment_ws = " " * max(COMMENT_COLUMN - len(f"{key} = {item.as_string()}"), 2)

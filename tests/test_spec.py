@@ -162,3 +162,15 @@ def test_the_commented_toml_of_every_key_loads_back(spec):
     assert Spec.from_toml(text) == spec
     # ASCII, so that `backprop-xl spec > mine.toml` works in a console of any code page
     assert text.isascii()
+
+
+def test_many_samples_are_written_one_per_line():
+    """A CSV's 150 samples would be one line of thousands of characters; a short list stays on
+    its key's line, as README writes it."""
+    iris = PRESETS["iris"][1]
+    lines = iris.to_toml().splitlines()
+    first = lines.index("inputs = [")
+    assert lines[first + 1:first + 1 + len(iris.inputs)] == [
+        f"    [{', '.join(map(str, sample))}]," for sample in iris.inputs]
+    assert max(len(line) for line in lines[first:]) <= 100
+    assert "inputs = [[1.5]]            # one row per sample" in PRESETS["seed"][1].to_toml()
